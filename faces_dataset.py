@@ -1,0 +1,65 @@
+"""Real/fake face images from `<root>/real` (label 0) and `<root>/fake` (label 1)."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp')
+
+
+def list_images(folder: Path) -> list[str]:
+    """Sorted image file names in `folder` (stray files such as .DS_Store are ignored)."""
+    return sorted(name for name in os.listdir(folder)
+                  if not name.startswith('.') and name.lower().endswith(IMAGE_EXTENSIONS)
+                  and (folder / name).is_file())
+
+
+class FacesDataset(Dataset):
+    """Indices 0..n_real-1 are the real images, the rest the fake ones; files sorted by name."""
+
+    def __init__(self, root_path: str, transform: Callable | None = None):
+        self.root_path = root_path
+        self.transform = transform
+        root = Path(root_path)
+        for sub in ('real', 'fake'):
+            if not (root / sub).is_dir():
+                raise FileNotFoundError(
+                    f'Dataset folder {root / sub} is missing: {root_path} must hold real/ and '
+                    'fake/ image folders (see README, "Data layout").')
+        self.real_image_names = list_images(root / 'real')
+        self.fake_image_names = list_images(root / 'fake')
+        if len(self) == 0:
+            raise ValueError(f'Dataset {root_path} has no images in real/ or fake/ '
+                             f'(accepted extensions: {", ".join(IMAGE_EXTENSIONS)}).')
+
+    def __len__(self) -> int:
+        """Number of real images plus number of fake images."""
+        return len(self.real_image_names) + len(self.fake_image_names)
+
+    def image_path(self, index: int) -> tuple[Path, int]:
+        """File path and label of sample `index`."""
+        if not 0 <= index < len(self):
+            raise IndexError(f'Index {index} out of range for {self.root_path} '
+                             f'({len(self)} images).')
+        n_real = len(self.real_image_names)
+        if index < n_real:
+            return Path(self.root_path, 'real', self.real_image_names[index]), 0
+        return Path(self.root_path, 'fake', self.fake_image_names[index - n_real]), 1
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        """(transformed RGB image, label) with label 0 = real, 1 = fake."""
+        path, label = self.image_path(int(index))
+        try:
+            with Image.open(path) as image:
+                image = image.convert('RGB')
+        except (UnidentifiedImageError, OSError, ValueError) as error:
+            raise OSError(f'Cannot read image {path}: {error}. Remove or replace the file.') \
+                from error
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, label
