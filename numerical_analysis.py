@@ -1,0 +1,195 @@
+"""ROC and DET curves of a trained detector on a test set, plus a metrics JSON (AUC, AP, EER, accuracy).
+
+`python numerical_analysis.py -m SimpleNet -cpp checkpoints/fakes_dataset_SimpleNet_Adam.pt -d fakes_dataset`
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from sklearn.metrics import (
+    DetCurveDisplay,
+    RocCurveDisplay,
+    average_precision_score,
+    roc_auc_score,
+    roc_curve,
+)
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from common import FIGURES_DIR, OUTPUT_DIR
+from utils import (
+    CheckpointMismatchError,
+    add_analysis_args,
+    atomic_write_json,
+    canonical_model_name,
+    get_nof_params,
+    load_dataset,
+    load_trained_model,
+    resolve_data_root,
+    seed_everything,
+)
+
+FIRST_SCORE_NAME = 'first (real) score'
+SECOND_SCORE_NAME = 'second (fake) score'
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device the model's parameters live on (CPU for a parameter-free model)."""
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device('cpu')
+
+
+def get_soft_scores_and_true_labels(dataset: Dataset, model: nn.Module, batch_size: int = 32,
+                                    num_workers: int = 0, show_progress: bool = False,
+                                    ) -> tuple[list[float], list[float], list[int]]:
+    """Logit 0 (real score), logit 1 (fake score) and the label of every sample, in dataset order.
+
+    The model runs in eval mode under no_grad; its previous train/eval mode is restored afterwards.
+    """
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    run_device = model_device(model)
+    was_training = model.training
+    model.eval()
+    first_scores: list[float] = []
+    second_scores: list[float] = []
+    gt_labels: list[int] = []
+    try:
+        with torch.no_grad():
+            for images, labels in tqdm(loader, desc='scoring', disable=not show_progress):
+                outputs = model(images.to(run_device)).float().cpu()
+                first_scores.extend(outputs[:, 0].tolist())
+                second_scores.extend(outputs[:, 1].tolist())
+                gt_labels.extend(int(label) for label in labels)
+    finally:
+        model.train(was_training)
+    return first_scores, second_scores, gt_labels
+
+
+def plot_roc_curve(roc_curve_figure: plt.Figure, all_first_soft_scores: Sequence[float],
+                   all_second_soft_scores: Sequence[float], gt_labels: Sequence[int]) -> plt.Figure:
+    """ROC curves of both scores (positive label 1 = fake); the title gives each score's AUC."""
+    ax = roc_curve_figure.gca()
+    aucs = []
+    for name, scores in ((FIRST_SCORE_NAME, all_first_soft_scores),
+                         (SECOND_SCORE_NAME, all_second_soft_scores)):
+        RocCurveDisplay.from_predictions(gt_labels, scores, pos_label=1, name=name, ax=ax)
+        aucs.append(roc_auc_score(gt_labels, scores))
+    ax.plot([0, 1], [0, 1], 'k--', linewidth=0.8, label='chance')
+    ax.set_title(f'ROC (positive = fake): {FIRST_SCORE_NAME} AUC {aucs[0]:.3f}, '
+                 f'{SECOND_SCORE_NAME} AUC {aucs[1]:.3f}', fontsize=9)
+    ax.legend(loc='lower right', title='the real score ranks fakes low: below the diagonal',
+              title_fontsize=7, fontsize=8)
+    return roc_curve_figure
+
+
+def plot_det_curve(det_curve_figure: plt.Figure, all_first_soft_scores: Sequence[float],
+                   all_second_soft_scores: Sequence[float], gt_labels: Sequence[int]) -> plt.Figure:
+    """DET curves (normal-deviate axes, percentage ticks) of both scores, positive label 1."""
+    ax = det_curve_figure.gca()
+    for name, scores in ((FIRST_SCORE_NAME, all_first_soft_scores),
+                         (SECOND_SCORE_NAME, all_second_soft_scores)):
+        DetCurveDisplay.from_predictions(gt_labels, scores, pos_label=1, name=name, ax=ax)
+    ax.set_title('DET curve (positive = fake)')
+    ax.legend(loc='upper right', fontsize=8)
+    return det_curve_figure
+
+
+def equal_error_rate(gt_labels: Sequence[int], scores: Sequence[float]) -> float:
+    """Error rate where false-positive and false-negative rates meet, interpolated on the ROC curve."""
+    fpr, tpr, _ = roc_curve(gt_labels, scores, pos_label=1, drop_intermediate=False)
+    gap = fpr - (1.0 - tpr)  # rises from -1 (threshold +inf) to +1 (threshold -inf)
+    cross = int(np.argmax(gap >= 0))
+    if cross == 0 or gap[cross] == 0:
+        return float(fpr[cross])
+    t = gap[cross - 1] / (gap[cross - 1] - gap[cross])
+    return float(fpr[cross - 1] + t * (fpr[cross] - fpr[cross - 1]))
+
+
+def score_metrics(gt_labels: Sequence[int], scores: Sequence[float], accuracy: float) -> dict:
+    """ROC AUC, average precision and EER of one score (positive label 1), plus argmax accuracy."""
+    return {'roc_auc': float(roc_auc_score(gt_labels, scores)),
+            'average_precision': float(average_precision_score(gt_labels, scores, pos_label=1)),
+            'eer': equal_error_rate(gt_labels, scores),
+            'accuracy_at_argmax_percent': accuracy}
+
+
+def compute_metrics(all_first_soft_scores: Sequence[float], all_second_soft_scores: Sequence[float],
+                    gt_labels: Sequence[int]) -> dict:
+    """Metrics of the fake logit and of softmax P(fake), and the test set's class counts."""
+    logits = torch.tensor([list(all_first_soft_scores), list(all_second_soft_scores)]).T
+    labels = np.asarray(gt_labels)
+    prob_fake = torch.softmax(logits.double(), dim=1)[:, 1].tolist()
+    accuracy = 100.0 * float((logits.argmax(dim=1).numpy() == labels).mean())
+    n_real, n_fake = int((labels == 0).sum()), int((labels == 1).sum())
+    return {'n_real': n_real, 'n_fake': n_fake,
+            'fake_to_real_ratio': n_fake / n_real if n_real else None,
+            'accuracy_at_argmax_percent': accuracy,
+            'first_score': {'roc_auc': float(roc_auc_score(labels, all_first_soft_scores))},
+            'second_score': score_metrics(labels, all_second_soft_scores, accuracy),
+            'softmax_fake_probability': score_metrics(labels, prob_fake, accuracy)}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """-m/-cpp/-d plus --data-root/--seed/--workers."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_analysis_args(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Score the test split, save ROC/DET figures and the metrics JSON; returns the metrics."""
+    args = parse_args(argv)
+    seed_everything(args.seed)
+    try:
+        model_name = canonical_model_name(args.model)
+        data_root = resolve_data_root(args.data_root)
+        model = load_trained_model(model_name, args.checkpoint_path)
+        test_dataset = load_dataset(args.dataset, 'test', data_root)
+    except (CheckpointMismatchError, FileNotFoundError, ValueError) as error:
+        sys.exit(f'error: {error}')
+
+    first, second, labels = get_soft_scores_and_true_labels(
+        test_dataset, model, num_workers=args.workers, show_progress=True)
+    if len(set(labels)) < 2:
+        sys.exit(f'error: the {args.dataset} test split under {data_root} holds only one class; '
+                 'ROC/DET curves need real and fake images.')
+
+    os.makedirs(FIGURES_DIR, exist_ok=True)
+    prefix = f'{args.dataset}_{model_name}'
+    written = []
+    for kind, plot in (('roc', plot_roc_curve), ('det', plot_det_curve)):
+        figure = plot(plt.figure(figsize=(7, 6)), first, second, labels)
+        path = os.path.join(FIGURES_DIR, f'{prefix}_{kind}_curve.png')
+        figure.savefig(path, dpi=120, bbox_inches='tight')
+        plt.close(figure)
+        written.append(path)
+
+    metrics = {'model': model_name, 'dataset': args.dataset,
+               'checkpoint_path': str(args.checkpoint_path), 'n_params': get_nof_params(model),
+               **compute_metrics(first, second, labels)}
+    metrics_path = os.path.join(OUTPUT_DIR, f'{prefix}_metrics.json')
+    atomic_write_json(metrics, metrics_path)
+    written.append(metrics_path)
+
+    fake_metrics = metrics['second_score']
+    print(f'{model_name} on {args.dataset} test ({metrics["n_real"]} real, {metrics["n_fake"]} fake): '
+          f'AUC {fake_metrics["roc_auc"]:.3f} | AP {fake_metrics["average_precision"]:.3f} | '
+          f'EER {100 * fake_metrics["eer"]:.2f}% | accuracy {metrics["accuracy_at_argmax_percent"]:.2f}%')
+    for path in written:
+        print(f'wrote {path}')
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
