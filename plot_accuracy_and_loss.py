@@ -1,0 +1,78 @@
+"""Plot train/val/test loss and accuracy per epoch of the last run in a training JSON log."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+
+from common import FIGURES_DIR
+from utils import DATASET_NAMES, canonical_model_name
+
+SPLITS = ('train', 'val', 'test')
+
+
+def load_last_run(json_path: str | Path) -> dict:
+    """The last record of a training log written by Trainer.write_output."""
+    path = Path(json_path)
+    if not path.is_file():
+        raise FileNotFoundError(f'{path} not found; run train_main.py first.')
+    try:
+        records = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f'{path} is not valid JSON ({error}).') from error
+    if not isinstance(records, list) or not records:
+        raise ValueError(f'{path} holds no training runs (expected a non-empty JSON list).')
+    return records[-1]
+
+
+def plot_metric(record: dict, metric: str, model_name: str, dataset_name: str,
+                output_path: Path) -> Path:
+    """One figure with the train/val/test curves of `metric` ('loss' or 'acc') against epoch."""
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for split in SPLITS:
+        values = record[f'{split}_{metric}']
+        axes.plot(range(1, len(values) + 1), values, marker='o', label=split)
+    axes.set_xlabel('Epoch')
+    axes.set_ylabel('Loss (mean per sample)' if metric == 'loss' else 'Accuracy [%]')
+    title = 'Loss' if metric == 'loss' else 'Accuracy'
+    axes.set_title(f'{title} vs. epoch: {model_name} on {dataset_name}')
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output_path, dpi=120)
+    plt.close(figure)
+    return output_path
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    """Write figures/<dataset>_<model>_losses_plot.png and ..._accuracies_plot.png."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('-m', '--model', required=True, help='model name, e.g. SimpleNet')
+    parser.add_argument('-j', '--json', required=True, help='training log, e.g. out/<run>.json')
+    parser.add_argument('-d', '--dataset', required=True, choices=DATASET_NAMES)
+    args = parser.parse_args(argv)
+    try:
+        model_name = canonical_model_name(args.model)
+        record = load_last_run(args.json)
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f'error: {error}')
+    stem = Path(FIGURES_DIR) / f'{args.dataset}_{model_name}'
+    written = [plot_metric(record, 'loss', model_name, args.dataset,
+                           Path(f'{stem}_losses_plot.png')),
+               plot_metric(record, 'acc', model_name, args.dataset,
+                           Path(f'{stem}_accuracies_plot.png'))]
+    for path in written:
+        print(f'Wrote {path}')
+    return written
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,75 @@
+"""Show a real and a fake training image from each dataset: figures/datasets_samples.png."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from common import FIGURES_DIR
+from faces_dataset import FacesDataset
+from utils import (
+    DATASET_NAMES,
+    TRANSFORM_TEST,
+    DataRootNotFoundError,
+    add_common_args,
+    load_dataset,
+    resolve_data_root,
+    seed_everything,
+    unnormalize,
+)
+
+
+def pick_real_and_fake(dataset: FacesDataset, generator: torch.Generator) -> dict[int, int]:
+    """A random index of each label: reals are 0..n_real-1, fakes the rest."""
+    n_real = len(dataset.real_image_names)
+    n_fake = len(dataset.fake_image_names)
+    if n_real == 0 or n_fake == 0:
+        raise ValueError(f'{dataset.root_path} needs at least one real and one fake image.')
+    return {0: int(torch.randint(n_real, (1,), generator=generator)),
+            1: n_real + int(torch.randint(n_fake, (1,), generator=generator))}
+
+
+def to_display(image: torch.Tensor) -> np.ndarray:
+    """Normalised CxHxW tensor -> HxWxC float array in true colours."""
+    return unnormalize(image).permute(1, 2, 0).numpy()
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Draw the 2x2 grid (rows: datasets, columns: real, fake) and save it."""
+    parser = add_common_args(argparse.ArgumentParser(description=__doc__))
+    args = parser.parse_args(argv)
+    seed_everything(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
+    try:
+        root = resolve_data_root(args.data_root)
+        datasets = {name: load_dataset(name, 'train', root) for name in DATASET_NAMES}
+    except (DataRootNotFoundError, FileNotFoundError, ValueError) as error:
+        sys.exit(f'error: {error}')
+
+    figure, axes = plt.subplots(len(datasets), 2, figsize=(7, 7))
+    for row, (name, dataset) in enumerate(datasets.items()):
+        # The samples are shown without the training augmentation (random crop and flip).
+        plain = FacesDataset(dataset.root_path, transform=TRANSFORM_TEST)
+        for column, index in enumerate(pick_real_and_fake(plain, generator).values()):
+            image, label = plain[index]
+            axes[row, column].imshow(to_display(image))
+            axes[row, column].set_title(f'{name}: {"real" if label == 0 else "fake"}')
+            axes[row, column].axis('off')
+    figure.tight_layout()
+    output_path = Path(FIGURES_DIR) / 'datasets_samples.png'
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output_path, dpi=100)
+    plt.close(figure)
+    print(f'Wrote {output_path}')
+    return output_path
+
+
+if __name__ == '__main__':
+    main()
