@@ -87,7 +87,7 @@ def plot_roc_curve(roc_curve_figure: plt.Figure, all_first_soft_scores: Sequence
     ax.plot([0, 1], [0, 1], 'k--', linewidth=0.8, label='chance')
     ax.set_title(f'ROC (positive = fake): {FIRST_SCORE_NAME} AUC {aucs[0]:.3f}, '
                  f'{SECOND_SCORE_NAME} AUC {aucs[1]:.3f}', fontsize=9)
-    ax.legend(loc='lower right', title='the real score ranks fakes low: below the diagonal',
+    ax.legend(loc='lower right', title='positive = fake: the real score is expected below the diagonal',
               title_fontsize=7, fontsize=8)
     return roc_curve_figure
 

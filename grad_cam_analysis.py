@@ -1,0 +1,144 @@
+"""Grad-CAM on the model's `conv3` for one real and one fake test image (pytorch-grad-cam).
+
+`python grad_cam_analysis.py -m SimpleNet -cpp checkpoints/fakes_dataset_SimpleNet_Adam.pt -d fakes_dataset`
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.image import show_cam_on_image
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from common import FIGURES_DIR
+from utils import (
+    CheckpointMismatchError,
+    add_analysis_args,
+    canonical_model_name,
+    load_dataset,
+    load_trained_model,
+    resolve_data_root,
+    seed_everything,
+    unnormalize,
+)
+
+CLASS_NAMES = ('Real', 'Fake')
+
+
+class MissingClassError(ValueError):
+    """The test set lacks a class, so no image of that class can be drawn."""
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device the model's parameters live on (CPU for a parameter-free model)."""
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device('cpu')
+
+
+def grad_cam_of_image(image: torch.Tensor, model: nn.Module) -> tuple[np.ndarray, int, float]:
+    """Grad-CAM of the top class on `model.conv3` over one normalised 3xHxW image.
+
+    Returns (HxWx3 uint8 overlay on the un-normalised image, predicted class, its softmax probability).
+    The model is left in eval mode with no gradients stored in its parameters.
+    """
+    if not isinstance(getattr(model, 'conv3', None), nn.Module):
+        raise AttributeError(f'{type(model).__name__} has no conv3 layer to run Grad-CAM on.')
+    batch = image.unsqueeze(0).to(model_device(model))
+    model.eval()
+    with torch.no_grad():
+        probabilities = torch.softmax(model(batch).float(), dim=1)[0]
+    predicted = int(probabilities.argmax())
+    with GradCAM(model=model, target_layers=[model.conv3]) as cam:
+        grayscale_cam = cam(input_tensor=batch, targets=[ClassifierOutputTarget(predicted)])[0]
+    model.zero_grad(set_to_none=True)
+    rgb_image = unnormalize(image.detach().cpu()).permute(1, 2, 0).numpy().astype(np.float32)
+    visualization = show_cam_on_image(rgb_image, grayscale_cam, use_rgb=True)
+    return visualization, predicted, float(probabilities[predicted])
+
+
+def get_grad_cam_visualization(test_dataset: Dataset, model: nn.Module,
+                               ) -> tuple[np.ndarray, torch.Tensor]:
+    """Draw one random test sample; return (Grad-CAM overlay HxWx3 uint8, true label of shape [1])."""
+    loader = DataLoader(test_dataset, batch_size=1, shuffle=True)
+    image, true_label = next(iter(loader))
+    visualization, _, _ = grad_cam_of_image(image[0], model)
+    return visualization, torch.as_tensor(true_label).view(1)
+
+
+def draw_one_per_class(test_dataset: Dataset, seed: int = 0) -> dict[int, torch.Tensor]:
+    """The first image of each class in one shuffled pass over the set (so at most len draws)."""
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(test_dataset, batch_size=1, shuffle=True, generator=generator)
+    found: dict[int, torch.Tensor] = {}
+    for image, label in tqdm(loader, desc='drawing one image per class', leave=False):
+        found.setdefault(int(label), image[0])
+        if len(found) == len(CLASS_NAMES):
+            return found
+    missing = [CLASS_NAMES[label] for label in range(len(CLASS_NAMES)) if label not in found]
+    where = getattr(test_dataset, 'root_path', 'the test set')
+    raise MissingClassError(f'{where} ({len(test_dataset)} images) has no '
+                            f'{" or ".join(missing)} image; Grad-CAM needs one of each class.')
+
+
+def plot_grad_cam(visualization: np.ndarray, true_label: int, predicted: int, probability: float,
+                  title_prefix: str) -> plt.Figure:
+    """The overlay titled with the true label and the predicted class and its probability."""
+    figure, ax = plt.subplots(figsize=(5, 5.4))
+    ax.imshow(visualization)
+    ax.axis('off')
+    ax.set_title(f'{title_prefix}\ntrue label: {CLASS_NAMES[true_label]} | predicted: '
+                 f'{CLASS_NAMES[predicted]} (p = {probability:.3f})', fontsize=10)
+    return figure
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """-m/-cpp/-d plus --data-root/--seed/--workers."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_analysis_args(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> list[str]:
+    """Save a Grad-CAM figure for one real and one fake test image; returns the paths."""
+    args = parse_args(argv)
+    seed_everything(args.seed)
+    try:
+        model_name = canonical_model_name(args.model)
+        data_root = resolve_data_root(args.data_root)
+        model = load_trained_model(model_name, args.checkpoint_path)
+        test_dataset = load_dataset(args.dataset, 'test', data_root)
+        images = draw_one_per_class(test_dataset, seed=args.seed)
+    except (CheckpointMismatchError, FileNotFoundError, ValueError) as error:
+        sys.exit(f'error: {error}')
+
+    os.makedirs(FIGURES_DIR, exist_ok=True)
+    written = []
+    for label, image in sorted(images.items()):
+        visualization, predicted, probability = grad_cam_of_image(image, model)
+        figure = plot_grad_cam(visualization, label, predicted, probability,
+                               f'Grad-CAM of {model_name}.conv3 on {args.dataset}')
+        path = os.path.join(FIGURES_DIR,
+                            f'{args.dataset}_{model_name}_{CLASS_NAMES[label]}_Image_grad_cam.png')
+        figure.savefig(path, dpi=110, bbox_inches='tight')
+        plt.close(figure)
+        written.append(path)
+        print(f'{CLASS_NAMES[label]} image: predicted {CLASS_NAMES[predicted]} (p = {probability:.3f})')
+    for path in written:
+        print(f'wrote {path}')
+    return written
+
+
+if __name__ == '__main__':
+    main()

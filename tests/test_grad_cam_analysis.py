@@ -1,0 +1,101 @@
+"""grad_cam_analysis.py: return types, the bounded one-per-class draw, and the script end to end."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+import grad_cam_analysis as gca
+from conftest import make_split, run_script
+from models import SimpleNet
+
+
+class TinyConvNet(nn.Module):
+    """Three small convs (the last is `conv3`) and a linear head: fast Grad-CAM on 256x256 input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = nn.Conv2d(3, 4, 3, stride=4, padding=1)
+        self.conv2 = nn.Conv2d(4, 4, 3, stride=2, padding=1)
+        self.conv3 = nn.Conv2d(4, 4, 3, padding=1)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.conv3(torch.relu(self.conv2(torch.relu(self.conv1(x))))))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+def tiny_dataset(labels: list[int]) -> TensorDataset:
+    torch.manual_seed(1)
+    return TensorDataset(torch.randn(len(labels), 3, 256, 256), torch.tensor(labels))
+
+
+@pytest.mark.parametrize('model_class', [TinyConvNet, SimpleNet])
+def test_visualization_types_shape_and_dtype(model_class: type[nn.Module]) -> None:
+    model = model_class()
+    visualization, true_label = gca.get_grad_cam_visualization(tiny_dataset([0, 1, 1]), model)
+    assert isinstance(visualization, np.ndarray)
+    assert visualization.shape == (256, 256, 3) and visualization.dtype == np.uint8
+    assert isinstance(true_label, torch.Tensor) and true_label.shape == torch.Size([1])
+    assert int(true_label) in (0, 1)
+    assert not model.training
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_overlay_uses_the_top_class_and_its_probability() -> None:
+    model = TinyConvNet()
+    image = tiny_dataset([0])[0][0]
+    with torch.no_grad():
+        probabilities = torch.softmax(model(image.unsqueeze(0)), dim=1)[0]
+    _, predicted, probability = gca.grad_cam_of_image(image, model)
+    assert predicted == int(probabilities.argmax())
+    assert probability == pytest.approx(float(probabilities.max()))
+
+
+def test_draw_one_per_class_returns_an_image_of_each_label() -> None:
+    dataset = tiny_dataset([0, 0, 0, 1])
+    found = gca.draw_one_per_class(dataset, seed=3)
+    assert sorted(found) == [0, 1]
+    assert torch.equal(found[1], dataset[3][0])  # the only fake image
+
+
+def test_missing_class_is_a_clear_error_not_an_endless_loop() -> None:
+    with pytest.raises(gca.MissingClassError, match='no Fake image'):
+        gca.draw_one_per_class(tiny_dataset([0, 0, 0]))
+
+
+def test_model_without_conv3_is_a_clear_error() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    with pytest.raises(AttributeError, match='no conv3'):
+        gca.grad_cam_of_image(torch.randn(3, 8, 8), model)
+
+
+def test_script_writes_a_real_and_a_fake_figure(trained_runs: Path, data_root: Path,
+                                                workdir: Path) -> None:
+    checkpoint = trained_runs / 'checkpoints' / 'fakes_dataset_SimpleNet_Adam.pt'
+    result = run_script('grad_cam_analysis.py', '-m', 'SimpleNet', '-cpp', str(checkpoint),
+                        '-d', 'fakes_dataset', '--data-root', str(data_root), '--workers', '0',
+                        cwd=workdir)
+    names = ['fakes_dataset_SimpleNet_Fake_Image_grad_cam.png',
+             'fakes_dataset_SimpleNet_Real_Image_grad_cam.png']
+    assert sorted(p.name for p in (workdir / 'figures').iterdir()) == names
+    for name in names:
+        assert f'figures/{name}' in result.stdout
+    assert 'Real image: predicted' in result.stdout and 'Fake image: predicted' in result.stdout
+
+
+def test_script_exits_with_one_line_when_the_test_set_has_no_fakes(trained_runs: Path, tmp_path: Path,
+                                                                   workdir: Path) -> None:
+    make_split(tmp_path / 'data' / 'fakes_dataset' / 'test', n_real=2, n_fake=0, seed=5)
+    checkpoint = trained_runs / 'checkpoints' / 'fakes_dataset_SimpleNet_Adam.pt'
+    with pytest.raises(SystemExit) as exit_info:
+        gca.main(['-m', 'SimpleNet', '-cpp', str(checkpoint), '-d', 'fakes_dataset',
+                  '--data-root', str(tmp_path / 'data'), '--workers', '0'])
+    message = str(exit_info.value.code)
+    assert message.startswith('error: ') and 'no Fake image' in message and '\n' not in message
+    assert not (workdir / 'figures').exists()
