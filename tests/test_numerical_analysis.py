@@ -1,6 +1,7 @@
 """numerical_analysis.py: soft scores, ROC/DET figures, metrics and the script end to end."""
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -140,14 +141,33 @@ def run_expecting_failure(script: str, *args: str, cwd: Path) -> subprocess.Comp
     return result
 
 
-@pytest.mark.parametrize('script', ['numerical_analysis.py', 'saliency_map.py', 'grad_cam_analysis.py'])
-def test_wrong_architecture_checkpoint_is_a_one_line_error(script: str, data_root: Path,
-                                                           workdir: Path) -> None:
-    checkpoint = workdir / 'other_model.pt'
+def wrong_architecture_checkpoint(folder: Path) -> Path:
+    """A checkpoint in train_main.py's {'model': state_dict} form, but of an nn.Linear."""
+    checkpoint = folder / 'other_model.pt'
     torch.save({'model': nn.Linear(4, 2).state_dict()}, checkpoint)
-    result = run_expecting_failure(script, '-m', 'SimpleNet', '-cpp', str(checkpoint), '-d',
-                                   'fakes_dataset', '--data-root', str(data_root), cwd=workdir)
+    return checkpoint
+
+
+def test_wrong_architecture_checkpoint_reaches_the_user_as_one_line(data_root: Path,
+                                                                    workdir: Path) -> None:
+    checkpoint = wrong_architecture_checkpoint(workdir)
+    result = run_expecting_failure('numerical_analysis.py', '-m', 'SimpleNet', '-cpp', str(checkpoint),
+                                   '-d', 'fakes_dataset', '--data-root', str(data_root), cwd=workdir)
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith('error: ') and 'SimpleNet' in last_line and str(checkpoint) in last_line
     assert 'Traceback' not in result.stderr
+    assert not (workdir / 'figures').exists() and not (workdir / 'out').exists()
+
+
+@pytest.mark.parametrize('script', ['numerical_analysis', 'saliency_map', 'grad_cam_analysis'])
+def test_every_script_names_model_and_file_for_a_wrong_checkpoint(script: str, data_root: Path,
+                                                                   workdir: Path) -> None:
+    checkpoint = wrong_architecture_checkpoint(workdir)
+    main = importlib.import_module(script).main
+    with pytest.raises(SystemExit) as exit_info:
+        main(['-m', 'SimpleNet', '-cpp', str(checkpoint), '-d', 'fakes_dataset',
+              '--data-root', str(data_root), '--workers', '0'])
+    message = str(exit_info.value.code)
+    assert message.startswith(f'error: {checkpoint} is not a SimpleNet checkpoint')
+    assert '\n' not in message
     assert not (workdir / 'figures').exists()
