@@ -1,0 +1,184 @@
+"""BonusNet: parameter budget, shapes, fixed SRM filters, checkpoint round trip, export, bonus_main."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.metrics import roc_auc_score
+
+import bonus_main
+from bonus_model import BONUS_CHECKPOINT, BonusNet, export_bonus_checkpoint, my_bonus_model
+from models import SimpleNet
+from utils import NORMALIZE_MEAN, NORMALIZE_STD, CheckpointMismatchError, get_nof_params, load_model
+
+SIMPLENET_PARAMS = 16_901_762
+
+
+def hand_count() -> int:
+    """BonusNet's trainable parameters from its layer shapes, written out by hand.
+
+    input BN over 3 RGB + 9 SRM channels: 2*12                        =      24
+    stem conv 3x3, 12 -> 16, no bias: 12*16*9 = 1728; BN(16): 32    =    1760
+    separable block cin -> cout: depthwise 9*cin + BN 2*cin + pointwise cin*cout + BN 2*cout
+      16 -> 32:   144 +  32 +   512 +  64                            =     752
+      32 -> 64:   288 +  64 +  2048 + 128                            =    2528
+      64 -> 64:   576 + 128 +  4096 + 128                            =    4928
+      64 -> 128:  576 + 128 +  8192 + 256                            =    9152
+     128 -> 128: 1152 + 256 + 16384 + 256                            =   18048
+     128 -> 256: 1152 + 256 + 32768 + 512                            =   34688
+     256 -> 256: 2304 + 512 + 65536 + 512                            =   68864
+    classifier 256 -> 2 with bias: 512 + 2                           =     514
+    total                                                            = 141,258
+    The SRM filters are a buffer, not a parameter.
+    """
+    return 24 + 1760 + 752 + 2528 + 4928 + 9152 + 18048 + 34688 + 68864 + 514
+
+
+def test_parameter_count_matches_hand_count_and_is_within_one_percent_of_simplenet() -> None:
+    model = BonusNet()
+    assert hand_count() == 141_258
+    assert get_nof_params(model) == hand_count()
+    assert sum(p.numel() for p in model.parameters()) == hand_count()  # nothing frozen by accident
+    assert get_nof_params(SimpleNet()) == SIMPLENET_PARAMS
+    assert hand_count() <= SIMPLENET_PARAMS // 100 == 169_017
+
+
+def test_registry_builds_an_untrained_bonusnet() -> None:
+    assert type(load_model('BonusNet')) is BonusNet
+
+
+def test_output_is_two_logits_per_image_and_every_parameter_learns() -> None:
+    torch.manual_seed(0)
+    model = BonusNet()
+    logits = model(torch.randn(2, 3, 256, 256))
+    assert logits.shape == (2, 2)
+    logits.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_srm_filters_are_fixed_and_vanish_on_flat_images() -> None:
+    model = BonusNet()
+    weight = model.residuals.weight
+    assert weight.shape == (9, 1, 5, 5)
+    assert 'residuals.weight' in dict(model.named_buffers())
+    assert not any(name.startswith('residuals') for name, _ in model.named_parameters())
+    # KB / 4 has centre -1 and sums to zero; every high-pass kernel ignores a constant image.
+    assert weight[0, 0, 2, 2].item() == -1.0
+    assert torch.allclose(weight.sum(dim=(1, 2, 3)), torch.zeros(9), atol=1e-6)
+    flat = torch.full((1, 3, 32, 32), 0.7)
+    assert torch.allclose(model.residuals(flat)[..., 2:-2, 2:-2], torch.zeros(1, 9, 28, 28),
+                          atol=1e-6)
+
+
+def trained_looking_model(seed: int) -> BonusNet:
+    """A BonusNet with non-default BN running statistics, so a round trip must carry buffers too."""
+    torch.manual_seed(seed)
+    model = BonusNet()
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(4, 3, 256, 256) * 1.5 + 0.3)
+    return model.eval()
+
+
+def save_checkpoint(model: BonusNet, path: str | Path) -> None:
+    """A checkpoint shaped like the Trainer's."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.save({'model': model.state_dict(), 'val_acc': 50.0, 'test_acc': 50.0, 'epoch': 1,
+                'model_name': 'BonusNet', 'dataset': 'fakes_dataset'}, path)
+
+
+def test_my_bonus_model_round_trips_a_saved_checkpoint(workdir: Path) -> None:
+    saved = trained_looking_model(seed=3)
+    save_checkpoint(saved, BONUS_CHECKPOINT)
+    loaded = my_bonus_model().eval()
+    assert isinstance(loaded, BonusNet)
+    inputs = torch.randn(2, 3, 256, 256, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        assert torch.equal(loaded(inputs), saved(inputs))
+    fresh = BonusNet().eval()
+    with torch.no_grad():
+        assert not torch.equal(fresh(inputs), saved(inputs))
+
+
+def test_missing_checkpoint_says_how_to_train_and_export(workdir: Path) -> None:
+    with pytest.raises(FileNotFoundError) as error:
+        my_bonus_model()
+    message = str(error.value)
+    assert os.path.join('checkpoints', 'bonus_model.pt') in message
+    assert 'python train_main.py -d fakes_dataset -m BonusNet' in message
+    assert 'python bonus_main.py --export checkpoints/fakes_dataset_BonusNet_Adam.pt' in message
+    with pytest.raises(SystemExit, match=re.escape('train_main.py -d fakes_dataset -m BonusNet')):
+        bonus_main.main(['--data-root', str(workdir), '--workers', '0'])
+
+
+def test_export_copies_a_bonusnet_checkpoint_and_rejects_others(workdir: Path) -> None:
+    source = Path('checkpoints', 'fakes_dataset_BonusNet_Adam.pt')
+    saved = trained_looking_model(seed=5)
+    save_checkpoint(saved, source)
+    assert export_bonus_checkpoint(source) == Path(BONUS_CHECKPOINT)
+    exported = torch.load(BONUS_CHECKPOINT, weights_only=True)
+    assert exported['epoch'] == 1
+    assert all(torch.equal(exported['model'][k], v) for k, v in saved.state_dict().items())
+    assert sorted(os.listdir('checkpoints')) == ['bonus_model.pt', 'fakes_dataset_BonusNet_Adam.pt']
+
+    torch.save({'model': SimpleNet().state_dict(), 'model_name': 'SimpleNet'}, 'simple.pt')
+    with pytest.raises(CheckpointMismatchError, match=re.escape('simple.pt')):
+        export_bonus_checkpoint('simple.pt')
+    with pytest.raises(FileNotFoundError, match=re.escape('nothing.pt')):
+        export_bonus_checkpoint('nothing.pt')
+
+
+def load_test_split_by_hand(root: Path) -> tuple[torch.Tensor, list[int]]:
+    """fakes_dataset/test read with PIL and numpy (sorted real/*.png, then fake/*.png), normalised."""
+    images, labels = [], []
+    for label, folder in ((0, 'real'), (1, 'fake')):
+        for path in sorted((root / 'fakes_dataset' / 'test' / folder).glob('*.png')):
+            pixels = np.asarray(Image.open(path).convert('RGB'), dtype=np.float32) / 255.0
+            images.append((pixels - np.array(NORMALIZE_MEAN, dtype=np.float32))
+                          / np.array(NORMALIZE_STD, dtype=np.float32))
+            labels.append(label)
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), labels
+
+
+def test_bonus_main_returns_accuracy_and_parameters_of_the_checkpoint(
+        workdir: Path, data_root: Path, capsys: pytest.CaptureFixture) -> None:
+    images, labels = load_test_split_by_hand(data_root)
+    assert labels == [0, 0, 0, 0, 1, 1]
+    model = trained_looking_model(seed=11)
+    # Shift the fake logit so that exactly half of the six test images are called fake: the
+    # expected accuracy then depends on which images they are, not only on the class balance.
+    with torch.no_grad():
+        logits = model(images)
+        margins = (logits[:, 1] - logits[:, 0]).sort().values
+        model.classifier.bias[1] -= (margins[2] + margins[3]) / 2
+        logits = model(images)
+    predictions = logits.argmax(dim=1).tolist()
+    assert sum(predictions) == 3
+    expected_accuracy = 100.0 * sum(p == y for p, y in zip(predictions, labels, strict=True)) / len(labels)
+    save_checkpoint(model, BONUS_CHECKPOINT)
+
+    result = bonus_main.main(['--data-root', str(data_root), '--workers', '0', '--no-progress',
+                              '-b', '4'])
+
+    assert isinstance(result, tuple) and len(result) == 2
+    accuracy, nof_parameters = result
+    assert isinstance(accuracy, float) and isinstance(nof_parameters, int)
+    assert accuracy == pytest.approx(expected_accuracy, abs=1e-9)
+    assert nof_parameters == get_nof_params(BonusNet()) == hand_count()
+    output = capsys.readouterr().out
+    printed_auc = float(re.search(r'ROC AUC of the fake score: ([0-9.]+)', output).group(1))
+    assert printed_auc == pytest.approx(roc_auc_score(labels, logits[:, 1].tolist()), abs=1e-4)
+    assert f'Test accuracy: {expected_accuracy:.2f}%' in output
+    assert 'Number of parameters: 141,258' in output
+
+
+def test_bonus_main_help_exits_cleanly(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bonus_main.main(['--help'])
+    assert exit_info.value.code == 0
+    assert '--export' in capsys.readouterr().out
