@@ -1,0 +1,172 @@
+"""One table comparing SimpleNet, XceptionBased and BonusNet: size, cost, accuracy, AUC and speed.
+
+Parameters and multiply-accumulates (MACs = FLOPs / 2, torch FlopCounterMode on one 256x256 image)
+are computed here. Test accuracy (at the best-validation epoch) and ROC AUC of the fake score come
+from the files the runs wrote: checkpoints/<dataset>_<model>_<optimizer>.pt and
+out/<dataset>_<model>_metrics.json ("n/a" when missing). Training seconds per epoch come from the
+run's log (out/<dataset>_<model>_<optimizer>.json, epoch_seconds: train + val + test passes) when
+present, else are estimated from a few timed training batches. Inference images/s is measured here.
+
+    python bench/bench_models.py            # from the repository root, after run_me.sh
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import CHECKPOINT_DIR, OUTPUT_DIR
+from utils import device, get_nof_params, load_model, seed_everything
+
+MODELS = ('SimpleNet', 'XceptionBased', 'BonusNet')
+IMAGE_SHAPE = (3, 256, 256)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Which models, which run files, and how long to time."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--models', nargs='+', default=list(MODELS), help='models to compare')
+    parser.add_argument('--dataset', default='fakes_dataset', help='dataset of the runs')
+    parser.add_argument('--optimizer', default='Adam', help='optimizer of the runs')
+    parser.add_argument('--batch-size', type=int, default=32, help='timing batch size')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed warm-up batches')
+    parser.add_argument('--iters', type=int, default=5, help='timed batches')
+    parser.add_argument('--threads', type=int, default=2, help='torch CPU threads (default: 2)')
+    parser.add_argument('--train-images', type=int, default=900,
+                        help='training images per epoch for the estimate when no log exists '
+                             '(default: 900, demo "small" fakes)')
+    parser.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
+    return parser.parse_args(argv)
+
+
+def macs_per_image(model: nn.Module) -> int:
+    """Multiply-accumulates of one forward pass on one image (FLOPs / 2)."""
+    model.eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.randn(1, *IMAGE_SHAPE, device=device))
+    return counter.get_total_flops() // 2
+
+
+def inference_images_per_second(model: nn.Module, batch_size: int, warmup: int,
+                                iters: int) -> float:
+    """Forward passes on random batches under inference_mode, after a warm-up."""
+    model.eval()
+    batch = torch.randn(batch_size, *IMAGE_SHAPE, device=device)
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model(batch)
+        _sync()
+        started = time.perf_counter()
+        for _ in range(iters):
+            model(batch)
+        _sync()
+    return batch_size * iters / (time.perf_counter() - started)
+
+
+def train_seconds_per_batch(model: nn.Module, batch_size: int, warmup: int, iters: int) -> float:
+    """Mean time of forward + backward + Adam step on a random batch (the model is changed)."""
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batch = torch.randn(batch_size, *IMAGE_SHAPE, device=device)
+    labels = torch.randint(0, 2, (batch_size,), device=device)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(batch), labels).backward()
+        optimizer.step()
+
+    for _ in range(warmup):
+        step()
+    _sync()
+    started = time.perf_counter()
+    for _ in range(iters):
+        step()
+    _sync()
+    return (time.perf_counter() - started) / iters
+
+
+def _sync() -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+def _read_json(path: Path) -> object | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def run_figures(model_name: str, dataset: str, optimizer: str) -> dict:
+    """Test accuracy, AUC and logged seconds per epoch from the run's files (None when missing)."""
+    run = f'{dataset}_{model_name}_{optimizer}'
+    figures: dict = {'test_acc': None, 'best_epoch': None, 'roc_auc': None, 'epoch_seconds': None}
+    checkpoint_path = Path(CHECKPOINT_DIR) / f'{run}.pt'
+    if checkpoint_path.is_file():
+        checkpoint = torch.load(checkpoint_path, map_location='cpu', weights_only=True)
+        figures['test_acc'] = checkpoint.get('test_acc')
+        figures['best_epoch'] = checkpoint.get('epoch')
+    metrics = _read_json(Path(OUTPUT_DIR) / f'{dataset}_{model_name}_metrics.json')
+    if isinstance(metrics, dict):
+        second = metrics.get('second_score')
+        figures['roc_auc'] = (second.get('roc_auc') if isinstance(second, dict)
+                              else metrics.get('roc_auc'))
+    log = _read_json(Path(OUTPUT_DIR) / f'{run}.json')
+    if isinstance(log, list) and log and isinstance(log[-1], dict) and log[-1].get('epoch_seconds'):
+        seconds = log[-1]['epoch_seconds']
+        figures['epoch_seconds'] = sum(seconds) / len(seconds)
+    return figures
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return 'n/a' if value is None else pattern.format(value)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Measure every model and print the markdown table; returns the rows."""
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    rows = []
+    for model_name in tqdm(args.models, desc='models'):
+        model = load_model(model_name, pretrained=False).to(device)
+        row = {'model': model_name, 'params': get_nof_params(model), 'macs': macs_per_image(model),
+               **run_figures(model_name, args.dataset, args.optimizer)}
+        row['images_per_s'] = inference_images_per_second(model, args.batch_size, args.warmup,
+                                                           args.iters)
+        row['epoch_source'] = 'log'
+        if row['epoch_seconds'] is None:
+            per_batch = train_seconds_per_batch(model, args.batch_size, 1, max(1, args.iters // 2))
+            row['epoch_seconds'] = per_batch * math.ceil(args.train_images / args.batch_size)
+            row['epoch_source'] = f'est. {args.train_images} img'
+        rows.append(row)
+
+    print(f'\nDevice {device}, {torch.get_num_threads()} threads; runs: {args.dataset}, '
+          f'{args.optimizer}; batch {args.batch_size} for timing.\n')
+    print('| model | parameters | MMACs / image | test acc. (best val epoch) | test ROC AUC '
+          '| train s / epoch | inference images/s |')
+    print('|---|---:|---:|---:|---:|---:|---:|')
+    for row in rows:
+        accuracy = _fmt(row['test_acc'], '{:.2f}%')
+        if row['test_acc'] is not None and row['best_epoch'] is not None:
+            accuracy += f' (ep. {row["best_epoch"]})'
+        print(f'| {row["model"]} | {row["params"]:,} | {row["macs"] / 1e6:,.1f} | {accuracy} '
+              f'| {_fmt(row["roc_auc"], "{:.4f}")} '
+              f'| {row["epoch_seconds"]:.1f} ({row["epoch_source"]}) '
+              f'| {row["images_per_s"]:.1f} |')
+    return rows
+
+
+if __name__ == '__main__':
+    main()
