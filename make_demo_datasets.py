@@ -345,7 +345,7 @@ def face_swap(target: dict[str, Any], source: dict[str, Any], scene: dict[str, A
     swapped = {**source, **{k: target[k] for k in layout}, 'hair_style': 2, 'hairline': -2.0}
     aligned = {**scene, 'tx': scene['tx'] + r.normal(0, 0.008), 'ty': scene['ty'] + r.normal(0, 0.008),
                'rot': scene['rot'] + r.normal(0, 0.02), 'scale': scene['scale'] * r.uniform(0.98, 1.02)}
-    low = int(SIZE * r.uniform(0.3, 0.55))
+    low = int(SIZE * r.uniform(0.28, 0.5))
     face = _resize(render_face(swapped, aligned, low, r), SIZE)
     cv = _Canvas(SIZE, scene)
     fx = scene['yaw'] * 0.07
@@ -358,8 +358,8 @@ def face_swap(target: dict[str, Any], source: dict[str, Any], scene: dict[str, A
     # Imperfect colour transfer: move the source's mean towards the target's inside the mask.
     w = mask[..., None] / mask.sum()
     shift = (photo * w).sum((0, 1)) - (face * w).sum((0, 1))
-    face = face + shift * r.uniform(0.55, 0.9) + r.normal(0, 0.015, 3)
-    seam = 4 * mask * (1 - mask) * r.uniform(0.01, 0.05) * r.choice([-1.0, 1.0])
+    face = face + shift * r.uniform(0.5, 0.9) + r.normal(0, 0.015, 3)
+    seam = 4 * mask * (1 - mask) * r.uniform(0.015, 0.06) * r.choice([-1.0, 1.0])
     out = photo * (1 - mask[..., None]) + face * mask[..., None] + seam[..., None]
     return np.clip(out, 0, 1)
 
