@@ -28,6 +28,7 @@ from utils import (
     canonical_model_name,
     load_dataset,
     load_trained_model,
+    model_device,
     resolve_data_root,
     seed_everything,
     unnormalize,
@@ -38,12 +39,6 @@ CLASS_NAMES = ('Real', 'Fake')
 
 class MissingClassError(ValueError):
     """The test set lacks a class, so no image of that class can be drawn."""
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device the model's parameters live on (CPU for a parameter-free model)."""
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device('cpu')
 
 
 def grad_cam_of_image(image: torch.Tensor, model: nn.Module) -> tuple[np.ndarray, int, float]:

@@ -35,18 +35,13 @@ from utils import (
     get_nof_params,
     load_dataset,
     load_trained_model,
+    model_device,
     resolve_data_root,
     seed_everything,
 )
 
 FIRST_SCORE_NAME = 'first (real) score'
 SECOND_SCORE_NAME = 'second (fake) score'
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device the model's parameters live on (CPU for a parameter-free model)."""
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device('cpu')
 
 
 def get_soft_scores_and_true_labels(dataset: Dataset, model: nn.Module, batch_size: int = 32,

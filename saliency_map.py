@@ -25,6 +25,7 @@ from utils import (
     canonical_model_name,
     load_dataset,
     load_trained_model,
+    model_device,
     resolve_data_root,
     seed_everything,
     unnormalize,
@@ -34,12 +35,6 @@ CLASS_NAMES = ('real', 'fake')
 PAIRS_ROWS = 6
 PAIRS_PER_ROW = 6
 SALIENCY_CHUNK = 12  # images per backward pass: bounds memory for the larger models
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device the model's parameters live on (CPU for a parameter-free model)."""
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device('cpu')
 
 
 def compute_gradient_saliency_maps(samples: torch.Tensor, true_labels: torch.Tensor,

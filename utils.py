@@ -160,6 +160,12 @@ def get_nof_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device the model's parameters live on (CPU for a parameter-free model)."""
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device('cpu')
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices) for reproducible runs."""
     random.seed(seed)
