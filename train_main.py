@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
              'nof_params': nof_params, 'device': str(device), 'data_root': str(data_root)}
     if pretrained is not None:
         extra['pretrained'] = bool(pretrained)
+        extra['pretrained_source'] = getattr(model, 'pretrained_source', None)
     logging_parameters = LoggingParameters(model_name=model_name, dataset_name=args.dataset,
                                            optimizer_name=args.optimizer,
                                            optimizer_params=optimizer_hyperparameters(optimizer),
