@@ -96,3 +96,13 @@ def test_environment_yml_pins_match_requirements() -> None:
                              re.MULTILINE)
     assert environment == requirements
     assert 'torch==2.14.1' in requirements and 'torchvision==0.29.1' in requirements
+
+
+def test_require_pretrained_turns_missing_weights_into_an_error(data_root: Path, workdir: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    # conftest sets XCEPTION_WEIGHTS=none, so the backbone starts from random weights.
+    with pytest.raises(SystemExit) as exit_info:
+        train_main.main(['-m', 'Xception-Based', '--require-pretrained', '-d', 'synthetic_dataset',
+                         '--data-root', str(data_root)])
+    assert 'XceptionBased could not load its ImageNet weights' in str(exit_info.value.code)
+    assert not (workdir / 'out').exists()
