@@ -15,6 +15,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -309,9 +310,9 @@ def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
 def _sensor_noise(img: np.ndarray, r: np.random.Generator, std: float) -> np.ndarray:
     """Luminance-dependent shot noise plus weaker colour noise, in 8-bit units."""
     h, w, _ = img.shape
-    luma = r.normal(0, std, (h, w, 1)) * (0.6 + 0.6 * np.sqrt(img.mean(2, keepdims=True)))
-    chroma = r.normal(0, std * 0.35, (h, w, 3))
-    return img + ((luma + chroma) / 255).astype(np.float32)
+    luma = r.standard_normal((h, w, 1), dtype=np.float32) * (std / 255)
+    chroma = r.standard_normal((h, w, 3), dtype=np.float32) * (std * 0.35 / 255)
+    return img + luma * (0.6 + 0.6 * np.sqrt(img.mean(2, keepdims=True))) + chroma
 
 
 def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
@@ -408,7 +409,7 @@ def gan_image(ident: dict[str, Any], scene: dict[str, Any],
     x = render_face(ident, scene, SYNTH_RENDER_SIZE, r)
     noise = r.uniform(3, 7) / 255  # per-layer noise injection, about as much as sensor noise
     for weight, stride, padding in layers:
-        x = x + r.normal(0, noise, x.shape).astype(np.float32)
+        x = x + r.standard_normal(x.shape, dtype=np.float32) * noise
         x = conv_transpose(x, weight, stride, padding)
     return np.clip(x, 0, 1)
 
@@ -490,9 +491,10 @@ def read_manifest(root: str | Path) -> dict | None:
     """The parsed <root>/MANIFEST.json, or None when it is absent or not valid JSON."""
     path = Path(root) / MANIFEST_NAME
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def manifest_digest(root: str | Path) -> str | None:
@@ -538,6 +540,42 @@ def _default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _remove_stale_builds(out: Path) -> None:
+    """Delete hidden build folders next to `out` left by runs that were killed."""
+    for path in sorted(out.parent.glob(f'.{out.name}.*-*')):
+        kind, _, pid = path.name.rpartition('-')
+        if kind.endswith(('.tmp', '.old')) and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _render_all(jobs: list[tuple], workers: int, desc: str, progress: bool) -> dict[str, str]:
+    """Run `_write_one` over all jobs (in a process pool when workers > 1); path -> sha256."""
+    from tqdm import tqdm
+
+    files: dict[str, str] = {}
+    with tqdm(total=len(jobs), desc=desc, unit='img', disable=not progress) as bar:
+        if workers == 1:
+            for rel, digest in map(_write_one, jobs):
+                files[rel] = digest
+                bar.update()
+            return files
+        with multiprocessing.get_context().Pool(workers) as pool:  # terminated on error
+            for rel, digest in pool.imap_unordered(_write_one, jobs, chunksize=8):
+                files[rel] = digest
+                bar.update()
+    return files
+
+
 def generate_demo_datasets(out: str | Path, scale: str | Mapping = 'small', seed: int = 0,
                            workers: int | None = None, progress: bool = True) -> Path:
     """Write (or reuse) the demo datasets under `out`; returns `out` as a Path.
@@ -545,8 +583,6 @@ def generate_demo_datasets(out: str | Path, scale: str | Mapping = 'small', seed
     `scale` is a name from SCALES or a custom mapping dataset -> split -> {'real': n, 'fake': m}.
     The output is built in a hidden sibling folder and renamed into place only when complete.
     """
-    from tqdm import tqdm
-
     out = Path(out)
     scale_name, counts = resolve_scale(scale)
     expected = _manifest(seed, scale_name, counts, {})
@@ -557,44 +593,26 @@ def generate_demo_datasets(out: str | Path, scale: str | Mapping = 'small', seed
         return out
     _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_builds(out)
     tmp = out.parent / f'.{out.name}.tmp-{os.getpid()}'
-    shutil.rmtree(tmp, ignore_errors=True)
-    for dataset, splits in counts.items():
-        for split in splits:
-            for class_name in CLASSES:
-                (tmp / dataset / split / class_name).mkdir(parents=True)
+    old = out.parent / f'.{out.name}.old-{os.getpid()}'
     jobs = [(str(tmp), seed, *task) for task in _tasks(counts)]
     workers = min(workers or _default_workers(), max(1, len(jobs) // 8))
     start = time.perf_counter()
-    files: dict[str, str] = {}
     try:
-        bar = tqdm(total=len(jobs), desc=f'demo datasets ({scale_name})', unit='img',
-                   disable=not progress)
-        if workers == 1:
-            results: Iterator = map(_write_one, jobs)
-            pool = None
-        else:
-            pool = multiprocessing.get_context().Pool(workers)
-            results = pool.imap_unordered(_write_one, jobs, chunksize=8)
-        for rel, digest in results:
-            files[rel] = digest
-            bar.update()
-        bar.close()
-        if pool is not None:
-            pool.close()
-            pool.join()
+        for dataset, splits in counts.items():
+            for split in splits:
+                for class_name in CLASSES:
+                    (tmp / dataset / split / class_name).mkdir(parents=True)
+        files = _render_all(jobs, workers, f'demo datasets ({scale_name})', progress)
         text = json.dumps(_manifest(seed, scale_name, counts, files), indent=1) + '\n'
-        (tmp / MANIFEST_NAME).write_text(text)
-        old = out.parent / f'.{out.name}.old-{os.getpid()}'
+        (tmp / MANIFEST_NAME).write_text(text)  # written last: a manifest means a complete build
         if out.exists():
             out.rename(old)
         tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        if 'pool' in locals() and pool is not None:
-            pool.terminate()
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        shutil.rmtree(old, ignore_errors=True)
     if progress:
         print(f'demo datasets: wrote {len(files)} images to {out} in '
               f'{time.perf_counter() - start:.1f}s with {workers} worker(s); '
@@ -616,6 +634,10 @@ def sample_grid(seed: int = 0, per_class: int = 3, tile: int = 128) -> Image.Ima
             image = Image.fromarray(make_image(seed, dataset, 'train', class_name, col))
             grid.paste(image.resize((tile, tile), Image.LANCZOS), (label_w + col * tile, row * tile))
     return grid
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -641,6 +663,7 @@ def main(argv: list[str] | None = None) -> int:
         grid.save(args.sample_grid, optimize=True)
         print(args.sample_grid)
         return 0
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so a killed run removes its build folder
     try:
         root = generate_demo_datasets(args.out, args.scale, args.seed, args.workers)
     except ValueError as err:
