@@ -1,9 +1,13 @@
-"""BonusNet: a ~141k-parameter face-swap detector (0.84% of SimpleNet) and its checkpoint loader.
+"""BonusNet: a 159k-parameter face-swap detector (0.94% of SimpleNet) and its checkpoint loader.
 
-Face swaps leave their traces in the high frequencies (an upsampled inner face lacks the camera
-noise of its surroundings, a blending seam), so the network sees the RGB image together with fixed
-SRM noise residuals, then a cheap depthwise-separable CNN pools them into two logits.
+A swapped inner face is upsampled from a low-resolution render, so it lacks the camera noise of the
+rest of the photo. BonusNet therefore looks at a map of local noise energy (fixed SRM high-pass
+residuals, rectified and averaged over 4x4 cells) beside the colours, runs a small
+depthwise-separable CNN on that 64x64 map, and ends with a global depthwise convolution (as in
+MobileFaceNet) instead of global average pooling: faces are roughly centred, so *where* the noise
+is missing matters, and a learned per-position weighting can compare the face with its surround.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,9 +34,12 @@ SRM_KERNELS = (
 SRM_SCALES = (1 / 4, 1 / 12, 1 / 2)
 SRM_CLIP = 3.0  # truncate residuals (in normalised units), as the rich model does
 
-# (output channels, stride) of the depthwise-separable blocks after the 16-channel stem.
-BLOCKS = ((32, 2), (64, 2), (64, 1), (128, 2), (128, 1), (256, 2), (256, 1))
-STEM_CHANNELS = 16
+ENERGY_CELL = 4  # residual energy and colours are averaged over 4x4 cells: 256x256 -> 64x64
+INPUT_SIZE = 256
+STEM_CHANNELS = 32
+# (output channels, stride) of the depthwise-separable blocks after the stem: 64x64 -> 8x8.
+BLOCKS = ((64, 2), (64, 1), (128, 2), (128, 1), (256, 2), (256, 1))
+FINAL_MAP = INPUT_SIZE // ENERGY_CELL // 8
 
 
 class SRMResiduals(nn.Module):
@@ -70,7 +77,7 @@ class SeparableBlock(nn.Module):
 
 
 class BonusNet(nn.Module):
-    """RGB + SRM residuals -> 3x3 stride-2 stem -> 7 separable blocks -> global avg pool -> 2 logits.
+    """Noise-energy + colour map (12x64x64) -> stem -> 6 separable blocks -> global depthwise conv.
 
     Input Bx3x256x256 (normalised like TRANSFORM_TEST), output Bx2 logits (real, fake).
     """
@@ -78,23 +85,35 @@ class BonusNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.residuals = SRMResiduals()
-        self.input_bn = nn.BatchNorm2d(3 + 9)  # puts RGB and residuals on a common scale
+        self.input_bn = nn.BatchNorm2d(3 + 9)  # puts colours and noise energy on a common scale
         self.stem = nn.Sequential(
-            nn.Conv2d(3 + 9, STEM_CHANNELS, 3, stride=2, padding=1, bias=False),
+            nn.Conv2d(3 + 9, STEM_CHANNELS, 3, padding=1, bias=False),
             nn.BatchNorm2d(STEM_CHANNELS), nn.ReLU(inplace=True))
         blocks, channels = [], STEM_CHANNELS
         for out_channels, stride in BLOCKS:
             blocks.append(SeparableBlock(channels, out_channels, stride))
             channels = out_channels
         self.features = nn.Sequential(*blocks)
+        # One FINAL_MAP x FINAL_MAP weight map per channel: position-aware global pooling.
+        self.global_depthwise = nn.Conv2d(channels, channels, FINAL_MAP, groups=channels,
+                                          bias=False)
+        self.global_bn = nn.BatchNorm2d(channels)
         self.dropout = nn.Dropout(0.2)
         self.classifier = nn.Linear(channels, 2)
 
+    def energy_map(self, image: torch.Tensor) -> torch.Tensor:
+        """Bx3x256x256 -> Bx12x64x64: mean colour and mean |SRM residual| of every 4x4 cell."""
+        energy = self.residuals(image).abs()
+        return torch.cat([F.avg_pool2d(image, ENERGY_CELL), F.avg_pool2d(energy, ENERGY_CELL)],
+                         dim=1)
+
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Bx3x256x256 image batch -> Bx2 logits."""
-        features = self.input_bn(torch.cat([image, self.residuals(image)], dim=1))
-        features = self.features(self.stem(features))
-        pooled = torch.flatten(F.adaptive_avg_pool2d(features, 1), 1)
+        if image.dim() != 4 or image.shape[1:] != (3, INPUT_SIZE, INPUT_SIZE):
+            raise ValueError(f'BonusNet expects Bx3x{INPUT_SIZE}x{INPUT_SIZE} images, got '
+                             f'{tuple(image.shape)}; resize the images to {INPUT_SIZE}x{INPUT_SIZE}.')
+        features = self.features(self.stem(self.input_bn(self.energy_map(image))))
+        pooled = torch.flatten(self.global_bn(self.global_depthwise(features)), 1)
         return self.classifier(self.dropout(pooled))
 
 

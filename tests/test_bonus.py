@@ -22,26 +22,26 @@ SIMPLENET_PARAMS = 16_901_762
 def hand_count() -> int:
     """BonusNet's trainable parameters from its layer shapes, written out by hand.
 
-    input BN over 3 RGB + 9 SRM channels: 2*12                        =      24
-    stem conv 3x3, 12 -> 16, no bias: 12*16*9 = 1728; BN(16): 32    =    1760
+    input BN over 3 colour + 9 SRM-energy channels: 2*12               =      24
+    stem conv 3x3, 12 -> 32, no bias: 12*32*9 = 3456; BN(32): 64       =    3520
     separable block cin -> cout: depthwise 9*cin + BN 2*cin + pointwise cin*cout + BN 2*cout
-      16 -> 32:   144 +  32 +   512 +  64                            =     752
-      32 -> 64:   288 +  64 +  2048 + 128                            =    2528
-      64 -> 64:   576 + 128 +  4096 + 128                            =    4928
-      64 -> 128:  576 + 128 +  8192 + 256                            =    9152
-     128 -> 128: 1152 + 256 + 16384 + 256                            =   18048
-     128 -> 256: 1152 + 256 + 32768 + 512                            =   34688
-     256 -> 256: 2304 + 512 + 65536 + 512                            =   68864
-    classifier 256 -> 2 with bias: 512 + 2                           =     514
-    total                                                            = 141,258
+      32 -> 64:   288 +  64 +  2048 + 128                               =    2528
+      64 -> 64:   576 + 128 +  4096 + 128                               =    4928
+      64 -> 128:  576 + 128 +  8192 + 256                               =    9152
+     128 -> 128: 1152 + 256 + 16384 + 256                               =   18048
+     128 -> 256: 1152 + 256 + 32768 + 512                               =   34688
+     256 -> 256: 2304 + 512 + 65536 + 512                               =   68864
+    global depthwise conv 8x8 over 256 channels, no bias: 256*64 = 16384; BN(256): 512 = 16896
+    classifier 256 -> 2 with bias: 512 + 2                              =     514
+    total                                                               = 159,162
     The SRM filters are a buffer, not a parameter.
     """
-    return 24 + 1760 + 752 + 2528 + 4928 + 9152 + 18048 + 34688 + 68864 + 514
+    return 24 + 3520 + 2528 + 4928 + 9152 + 18048 + 34688 + 68864 + 16896 + 514
 
 
 def test_parameter_count_matches_hand_count_and_is_within_one_percent_of_simplenet() -> None:
     model = BonusNet()
-    assert hand_count() == 141_258
+    assert hand_count() == 159_162
     assert get_nof_params(model) == hand_count()
     assert sum(p.numel() for p in model.parameters()) == hand_count()  # nothing frozen by accident
     assert get_nof_params(SimpleNet()) == SIMPLENET_PARAMS
@@ -59,6 +59,22 @@ def test_output_is_two_logits_per_image_and_every_parameter_learns() -> None:
     assert logits.shape == (2, 2)
     logits.sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    with pytest.raises(ValueError, match='3x256x256'):
+        model(torch.randn(2, 3, 128, 128))
+
+
+def test_energy_map_is_cell_means_of_colour_and_absolute_residuals() -> None:
+    model = BonusNet()
+    image = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(1))
+    energy = model.energy_map(image)
+    assert energy.shape == (1, 12, 64, 64)
+    # Cell (row 5, column 9) covers pixels 20..23 x 36..39; residual channel 3c+k is kernel k on c.
+    assert torch.allclose(energy[0, :3, 5, 9], image[0, :, 20:24, 36:40].mean(dim=(1, 2)))
+    kb = model.residuals.weight[0, 0]  # KB / 4
+    patch = image[0, 1, 18:26, 34:42]  # colour 1 (green) with a 2-pixel margin
+    by_hand = torch.stack([(patch[i:i + 5, j:j + 5] * kb).sum().clamp(-3, 3).abs()
+                           for i in range(4) for j in range(4)]).mean()
+    assert torch.allclose(energy[0, 3 + 3 * 1 + 0, 5, 9], by_hand, atol=1e-5)
 
 
 def test_srm_filters_are_fixed_and_vanish_on_flat_images() -> None:
@@ -174,7 +190,7 @@ def test_bonus_main_returns_accuracy_and_parameters_of_the_checkpoint(
     printed_auc = float(re.search(r'ROC AUC of the fake score: ([0-9.]+)', output).group(1))
     assert printed_auc == pytest.approx(roc_auc_score(labels, logits[:, 1].tolist()), abs=1e-4)
     assert f'Test accuracy: {expected_accuracy:.2f}%' in output
-    assert 'Number of parameters: 141,258' in output
+    assert 'Number of parameters: 159,162' in output
 
 
 def test_bonus_main_help_exits_cleanly(capsys: pytest.CaptureFixture) -> None:
