@@ -4,8 +4,9 @@ Parameters and multiply-accumulates (MACs = FLOPs / 2, torch FlopCounterMode on 
 are computed here. Test accuracy (at the best-validation epoch) and ROC AUC of the fake score come
 from the files the runs wrote: checkpoints/<dataset>_<model>_<optimizer>.pt and
 out/<dataset>_<model>_metrics.json ("n/a" when missing). Training seconds per epoch come from the
-run's log (out/<dataset>_<model>_<optimizer>.json, epoch_seconds: train + val + test passes) when
-present, else are estimated from a few timed training batches. Inference images/s is measured here.
+run's log (out/<dataset>_<model>_<optimizer>.json, epoch_seconds: train + val + test passes, data
+loading included) when present, else are estimated from the training throughput measured here
+(forward + backward + Adam step on random batches, images/s), as is inference images/s.
 
     python bench/bench_models.py            # from the repository root, after run_me.sh
 """
@@ -145,9 +146,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
                **run_figures(model_name, args.dataset, args.optimizer)}
         row['images_per_s'] = inference_images_per_second(model, args.batch_size, args.warmup,
                                                            args.iters)
+        per_batch = train_seconds_per_batch(model, args.batch_size, 1, max(1, args.iters // 2))
+        row['train_images_per_s'] = args.batch_size / per_batch
         row['epoch_source'] = 'log'
         if row['epoch_seconds'] is None:
-            per_batch = train_seconds_per_batch(model, args.batch_size, 1, max(1, args.iters // 2))
             row['epoch_seconds'] = per_batch * math.ceil(args.train_images / args.batch_size)
             row['epoch_source'] = f'est. {args.train_images} img'
         rows.append(row)
@@ -155,8 +157,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f'\nDevice {device}, {torch.get_num_threads()} threads; runs: {args.dataset}, '
           f'{args.optimizer}; batch {args.batch_size} for timing.\n')
     print('| model | parameters | MMACs / image | test acc. (best val epoch) | test ROC AUC '
-          '| train s / epoch | inference images/s |')
-    print('|---|---:|---:|---:|---:|---:|---:|')
+          '| train s / epoch | train images/s | inference images/s |')
+    print('|---|---:|---:|---:|---:|---:|---:|---:|')
     for row in rows:
         accuracy = _fmt(row['test_acc'], '{:.2f}%')
         if row['test_acc'] is not None and row['best_epoch'] is not None:
@@ -164,7 +166,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f'| {row["model"]} | {row["params"]:,} | {row["macs"] / 1e6:,.1f} | {accuracy} '
               f'| {_fmt(row["roc_auc"], "{:.4f}")} '
               f'| {row["epoch_seconds"]:.1f} ({row["epoch_source"]}) '
-              f'| {row["images_per_s"]:.1f} |')
+              f'| {row["train_images_per_s"]:.1f} | {row["images_per_s"]:.1f} |')
     return rows
 
 
