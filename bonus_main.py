@@ -9,17 +9,20 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 
 import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from bonus_model import BONUS_CHECKPOINT, export_bonus_checkpoint, my_bonus_model
+from common import OUTPUT_DIR
 from numerical_analysis import get_soft_scores_and_true_labels
 from trainer import Trainer
 from utils import (
     CheckpointMismatchError,
     add_common_args,
+    atomic_write_json,
     get_nof_params,
     load_dataset,
     resolve_data_root,
@@ -72,11 +75,18 @@ def main(argv: list[str] | None = None) -> tuple[float, int]:
         test_dataset, trainer.model, batch_size=args.batch_size, num_workers=args.workers,
         show_progress=not args.no_progress)
     nof_parameters = get_nof_params(model)
+    roc_auc = fake_score_auc(labels, fake_scores)
 
     print(f'BonusNet on {DATASET} test ({len(test_dataset)} images from {data_root})')
     print(f'Test accuracy: {test_accuracy:.2f}%')
-    print(f'ROC AUC of the fake score: {fake_score_auc(labels, fake_scores):.4f}')
+    print(f'ROC AUC of the fake score: {roc_auc:.4f}')
     print(f'Number of parameters: {nof_parameters:,}')
+    results_path = Path(OUTPUT_DIR) / 'bonus_main.json'
+    atomic_write_json({'test_accuracy': test_accuracy,
+                       'roc_auc': None if math.isnan(roc_auc) else roc_auc,
+                       'nof_parameters': nof_parameters, 'n_test': len(test_dataset),
+                       'data_root': str(data_root)}, results_path)
+    print(f'Wrote {results_path}')
     return test_accuracy, nof_parameters
 
 

@@ -81,8 +81,7 @@ done
 # --- bonus: train on fakes, export the best-validation checkpoint, evaluate ---------------------
 train fakes_dataset BonusNet "$EPOCHS"
 analyse numerical_analysis.py fakes_dataset BonusNet
-step bonus-export "$PYTHON" bonus_main.py --export checkpoints/fakes_dataset_BonusNet_Adam.pt
-step bonus-main "$PYTHON" bonus_main.py --seed "$SEED"
+step bonus-main "$PYTHON" bonus_main.py --export checkpoints/fakes_dataset_BonusNet_Adam.pt --seed "$SEED"
 
 echo
 echo "run_me.sh finished: logs in out/, checkpoints in checkpoints/, figures in figures/."

@@ -1,6 +1,7 @@
 """BonusNet: parameter budget, shapes, fixed SRM filters, checkpoint round trip, export, bonus_main."""
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -191,6 +192,9 @@ def test_bonus_main_returns_accuracy_and_parameters_of_the_checkpoint(
     assert printed_auc == pytest.approx(roc_auc_score(labels, logits[:, 1].tolist()), abs=1e-4)
     assert f'Test accuracy: {expected_accuracy:.2f}%' in output
     assert 'Number of parameters: 159,162' in output
+    saved = json.loads((workdir / 'out' / 'bonus_main.json').read_text())
+    assert saved['test_accuracy'] == accuracy and saved['nof_parameters'] == nof_parameters
+    assert saved['roc_auc'] == pytest.approx(roc_auc_score(labels, logits[:, 1].tolist()), abs=1e-6)
 
 
 def test_bonus_main_help_exits_cleanly(capsys: pytest.CaptureFixture) -> None:
