@@ -23,13 +23,9 @@ from tqdm import tqdm
 
 from common import FIGURES_DIR
 from utils import (
-    CheckpointMismatchError,
     add_analysis_args,
-    canonical_model_name,
-    load_dataset,
-    load_trained_model,
+    load_analysis_inputs,
     model_device,
-    resolve_data_root,
     seed_everything,
     unnormalize,
 )
@@ -76,7 +72,7 @@ def draw_one_per_class(test_dataset: Dataset, seed: int = 0) -> dict[int, torch.
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(test_dataset, batch_size=1, shuffle=True, generator=generator)
     found: dict[int, torch.Tensor] = {}
-    for image, label in tqdm(loader, desc='drawing one image per class', leave=False):
+    for image, label in tqdm(loader, desc='drawing one image per class', leave=False, disable=None):
         found.setdefault(int(label), image[0])
         if len(found) == len(CLASS_NAMES):
             return found
@@ -109,13 +105,10 @@ def main(argv: list[str] | None = None) -> list[str]:
     """Save a Grad-CAM figure for one real and one fake test image; returns the paths."""
     args = parse_args(argv)
     seed_everything(args.seed)
+    model_name, _, model, test_dataset = load_analysis_inputs(args)
     try:
-        model_name = canonical_model_name(args.model)
-        data_root = resolve_data_root(args.data_root)
-        model = load_trained_model(model_name, args.checkpoint_path)
-        test_dataset = load_dataset(args.dataset, 'test', data_root)
         images = draw_one_per_class(test_dataset, seed=args.seed)
-    except (CheckpointMismatchError, FileNotFoundError, ValueError) as error:
+    except ValueError as error:
         sys.exit(f'error: {error}')
 
     os.makedirs(FIGURES_DIR, exist_ok=True)

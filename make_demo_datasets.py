@@ -563,7 +563,7 @@ def _render_all(jobs: list[tuple], workers: int, desc: str, progress: bool) -> d
     from tqdm import tqdm
 
     files: dict[str, str] = {}
-    with tqdm(total=len(jobs), desc=desc, unit='img', disable=not progress) as bar:
+    with tqdm(total=len(jobs), desc=desc, unit='img', disable=None if progress else True) as bar:
         if workers == 1:
             for rel, digest in map(_write_one, jobs):
                 files[rel] = digest

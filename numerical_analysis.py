@@ -28,15 +28,11 @@ from tqdm import tqdm
 
 from common import FIGURES_DIR, OUTPUT_DIR
 from utils import (
-    CheckpointMismatchError,
     add_analysis_args,
     atomic_write_json,
-    canonical_model_name,
     get_nof_params,
-    load_dataset,
-    load_trained_model,
+    load_analysis_inputs,
     model_device,
-    resolve_data_root,
     seed_everything,
 )
 
@@ -60,7 +56,7 @@ def get_soft_scores_and_true_labels(dataset: Dataset, model: nn.Module, batch_si
     gt_labels: list[int] = []
     try:
         with torch.no_grad():
-            for images, labels in tqdm(loader, desc='scoring', disable=not show_progress):
+            for images, labels in tqdm(loader, desc='scoring', disable=None if show_progress else True):
                 outputs = model(images.to(run_device)).float().cpu()
                 first_scores.extend(outputs[:, 0].tolist())
                 second_scores.extend(outputs[:, 1].tolist())
@@ -146,13 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     """Score the test split, save ROC/DET figures and the metrics JSON; returns the metrics."""
     args = parse_args(argv)
     seed_everything(args.seed)
-    try:
-        model_name = canonical_model_name(args.model)
-        data_root = resolve_data_root(args.data_root)
-        model = load_trained_model(model_name, args.checkpoint_path)
-        test_dataset = load_dataset(args.dataset, 'test', data_root)
-    except (CheckpointMismatchError, FileNotFoundError, ValueError) as error:
-        sys.exit(f'error: {error}')
+    model_name, data_root, model, test_dataset = load_analysis_inputs(args)
 
     first, second, labels = get_soft_scores_and_true_labels(
         test_dataset, model, num_workers=args.workers, show_progress=True)

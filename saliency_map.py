@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 
 import matplotlib
 
@@ -20,13 +19,9 @@ from tqdm import tqdm
 
 from common import FIGURES_DIR
 from utils import (
-    CheckpointMismatchError,
     add_analysis_args,
-    canonical_model_name,
-    load_dataset,
-    load_trained_model,
+    load_analysis_inputs,
     model_device,
-    resolve_data_root,
     seed_everything,
     unnormalize,
 )
@@ -69,7 +64,7 @@ def compute_mean_saliency_maps(dataset: Dataset, model: nn.Module, batch_size: i
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     sums: dict[int, torch.Tensor] = {}
     counts: dict[int, int] = {}
-    for images, labels in tqdm(loader, desc='saliency', disable=not show_progress):
+    for images, labels in tqdm(loader, desc='saliency', disable=None if show_progress else True):
         maps = min_max_normalise(compute_gradient_saliency_maps(images, labels, model).double())
         for label in labels.unique().tolist():
             selected = maps[labels == label]
@@ -126,13 +121,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     """Draw 36 random test images with their maps and the per-class mean maps; returns the paths."""
     args = parse_args(argv)
     seed_everything(args.seed)
-    try:
-        model_name = canonical_model_name(args.model)
-        data_root = resolve_data_root(args.data_root)
-        model = load_trained_model(model_name, args.checkpoint_path)
-        test_dataset = load_dataset(args.dataset, 'test', data_root)
-    except (CheckpointMismatchError, FileNotFoundError, ValueError) as error:
-        sys.exit(f'error: {error}')
+    model_name, _, model, test_dataset = load_analysis_inputs(args)
 
     os.makedirs(FIGURES_DIR, exist_ok=True)
     prefix = f'{args.dataset}_{model_name}'

@@ -80,7 +80,8 @@ class Trainer:
         return torch.autocast(device_type='cuda', dtype=self.amp_dtype)
 
     def _progress(self, loader: DataLoader, description: str) -> tqdm:
-        return tqdm(loader, desc=description, leave=False, disable=not self.show_progress,
+        # disable=None lets tqdm hide the bar when stderr is not a terminal (logs, CI).
+        return tqdm(loader, desc=description, leave=False, disable=None if self.show_progress else True,
                     dynamic_ncols=True)
 
     def train_one_epoch(self) -> tuple[float, float]:

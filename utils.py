@@ -285,3 +285,18 @@ def load_trained_model(model_name: str, checkpoint_path: str | os.PathLike) -> n
     model = load_model(model_name, pretrained=False)
     load_checkpoint(model, checkpoint_path, canonical_model_name(model_name))
     return model.to(device).eval()
+
+
+def load_analysis_inputs(args: argparse.Namespace) -> tuple[str, Path, nn.Module, Dataset]:
+    """For the analysis scripts: model name, data root, trained model and test split.
+
+    Bad input (unknown model, missing data or checkpoint, wrong architecture) exits with one line.
+    """
+    try:
+        model_name = canonical_model_name(args.model)
+        data_root = resolve_data_root(args.data_root)
+        model = load_trained_model(model_name, args.checkpoint_path)
+        test_dataset = load_dataset(args.dataset, 'test', data_root)
+    except (CheckpointMismatchError, FileNotFoundError, ValueError) as error:
+        sys.exit(f'error: {error}')
+    return model_name, data_root, model, test_dataset
