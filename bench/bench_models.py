@@ -38,7 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--models', nargs='+', default=list(MODELS), help='models to compare')
-    parser.add_argument('--dataset', default='fakes_dataset', help='dataset of the runs')
+    parser.add_argument('--dataset', default=None,
+                        help='dataset of the runs (default: fakes_dataset where that run exists, '
+                             'else synthetic_dataset, as run_me.sh trains XceptionBased there)')
     parser.add_argument('--optimizer', default='Adam', help='optimizer of the runs')
     parser.add_argument('--batch-size', type=int, default=32, help='timing batch size')
     parser.add_argument('--warmup', type=int, default=2, help='untimed warm-up batches')
@@ -130,6 +132,16 @@ def run_figures(model_name: str, dataset: str, optimizer: str) -> dict:
     return figures
 
 
+def run_dataset(model_name: str, optimizer: str, requested: str | None) -> str:
+    """The requested dataset, else the first one with a checkpoint for this model."""
+    if requested is not None:
+        return requested
+    for dataset in ('fakes_dataset', 'synthetic_dataset'):
+        if (Path(CHECKPOINT_DIR) / f'{dataset}_{model_name}_{optimizer}.pt').is_file():
+            return dataset
+    return 'fakes_dataset'
+
+
 def _fmt(value: float | None, pattern: str) -> str:
     return 'n/a' if value is None else pattern.format(value)
 
@@ -142,8 +154,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for model_name in tqdm(args.models, desc='models'):
         model = load_model(model_name, pretrained=False).to(device)
-        row = {'model': model_name, 'params': get_nof_params(model), 'macs': macs_per_image(model),
-               **run_figures(model_name, args.dataset, args.optimizer)}
+        dataset = run_dataset(model_name, args.optimizer, args.dataset)
+        row = {'model': model_name, 'dataset': dataset, 'params': get_nof_params(model),
+               'macs': macs_per_image(model), **run_figures(model_name, dataset, args.optimizer)}
         row['images_per_s'] = inference_images_per_second(model, args.batch_size, args.warmup,
                                                            args.iters)
         per_batch = train_seconds_per_batch(model, args.batch_size, 1, max(1, args.iters // 2))
@@ -154,16 +167,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
             row['epoch_source'] = f'est. {args.train_images} img'
         rows.append(row)
 
-    print(f'\nDevice {device}, {torch.get_num_threads()} threads; runs: {args.dataset}, '
-          f'{args.optimizer}; batch {args.batch_size} for timing.\n')
-    print('| model | parameters | MMACs / image | test acc. (best val epoch) | test ROC AUC '
+    print(f'\nDevice {device}, {torch.get_num_threads()} threads; runs with {args.optimizer}; '
+          f'batch {args.batch_size} for timing.\n')
+    print('| model | dataset | parameters | MMACs / image | test acc. (best val epoch) | test ROC AUC '
           '| train s / epoch | train images/s | inference images/s |')
-    print('|---|---:|---:|---:|---:|---:|---:|---:|')
+    print('|---|---|---:|---:|---:|---:|---:|---:|---:|')
     for row in rows:
         accuracy = _fmt(row['test_acc'], '{:.2f}%')
         if row['test_acc'] is not None and row['best_epoch'] is not None:
             accuracy += f' (ep. {row["best_epoch"]})'
-        print(f'| {row["model"]} | {row["params"]:,} | {row["macs"] / 1e6:,.1f} | {accuracy} '
+        print(f'| {row["model"]} | {row["dataset"]} | {row["params"]:,} '
+              f'| {row["macs"] / 1e6:,.1f} | {accuracy} '
               f'| {_fmt(row["roc_auc"], "{:.4f}")} '
               f'| {row["epoch_seconds"]:.1f} ({row["epoch_source"]}) '
               f'| {row["train_images_per_s"]:.1f} | {row["images_per_s"]:.1f} |')
