@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_train import forward_flops
 from common import CHECKPOINT_DIR, OUTPUT_DIR
 from utils import device, get_nof_params, load_model, seed_everything
 
@@ -55,10 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def macs_per_image(model: nn.Module) -> int:
     """Multiply-accumulates of one forward pass on one image (FLOPs / 2)."""
-    model.eval()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.randn(1, *IMAGE_SHAPE, device=device))
-    return counter.get_total_flops() // 2
+    return forward_flops(model) // 2
 
 
 def inference_images_per_second(model: nn.Module, batch_size: int, warmup: int,

@@ -63,30 +63,23 @@ def simplenet_auc(root: Path, dataset: str, epochs: int, seed: int) -> list[floa
     """Test ROC AUC (softmax P(fake)) after each epoch of SimpleNet, Adam lr 1e-3, batch 32."""
     import torch
 
-    from faces_dataset import FacesDataset
     from models import SimpleNet
+    from numerical_analysis import compute_metrics, get_soft_scores_and_true_labels
     from trainer import Trainer
-    from utils import TRANSFORM_TEST, TRANSFORM_TRAIN, device, seed_everything
+    from utils import load_dataset, seed_everything
 
     seed_everything(seed)
-    parts = {p: FacesDataset(str(root / dataset / p), TRANSFORM_TRAIN if p == 'train'
-                             else TRANSFORM_TEST) for p in ('train', 'val', 'test')}
+    parts = {part: load_dataset(dataset, part, root) for part in ('train', 'val', 'test')}
     model = SimpleNet()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     trainer = Trainer(model, optimizer, torch.nn.CrossEntropyLoss(), 32, parts['train'],
                       parts['val'], parts['test'], seed=seed, show_progress=False)
-    loader = torch.utils.data.DataLoader(parts['test'], batch_size=64)
     aucs = []
     for epoch in range(epochs):
         trainer.epoch = epoch
         trainer.train_one_epoch()
-        model.eval()
-        scores, labels = [], []
-        with torch.no_grad():
-            for images, targets in loader:
-                scores.append(torch.softmax(model(images.to(device)), 1)[:, 1].cpu())
-                labels.append(targets)
-        aucs.append(float(roc_auc_score(torch.cat(labels).numpy(), torch.cat(scores).numpy())))
+        scores = get_soft_scores_and_true_labels(parts['test'], model, batch_size=64)
+        aucs.append(compute_metrics(*scores)['softmax_fake_probability']['roc_auc'])
         print(f'  {dataset} epoch {epoch + 1}: test AUC {aucs[-1]:.3f}', flush=True)
     return aucs
 
