@@ -11,13 +11,13 @@ is missing matters, and a learned per-position weighting can compare the face wi
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from common import CHECKPOINT_DIR
+from registry import register_model
 
 BONUS_CHECKPOINT = os.path.join(CHECKPOINT_DIR, 'bonus_model.pt')
 TRAIN_COMMAND = 'python train_main.py -d fakes_dataset -m BonusNet --lr 0.001 -b 32 -e 5 -o Adam'
@@ -76,6 +76,7 @@ class SeparableBlock(nn.Module):
         return F.relu(out + features if self.shortcut else out)
 
 
+@register_model('BonusNet')
 class BonusNet(nn.Module):
     """Noise-energy + colour map (12x64x64) -> stem -> 6 separable blocks -> global depthwise conv.
 
@@ -129,21 +130,8 @@ def my_bonus_model() -> nn.Module:
     if not os.path.isfile(BONUS_CHECKPOINT):
         raise FileNotFoundError(missing_checkpoint_message(BONUS_CHECKPOINT))
     model = BonusNet()
-    # The assignment's fixed line, with weights_only and a CPU map so GPU-trained files load anywhere.
-    model.load_state_dict(torch.load(BONUS_CHECKPOINT, map_location='cpu',
-                                     weights_only=True)['model'])
+    # The assignment's torch.load line (weights_only, CPU map), with one-line errors for bad files.
+    from checkpoints import read_checkpoint
+
+    model.load_state_dict(read_checkpoint(BONUS_CHECKPOINT)['model'])
     return model
-
-
-def export_bonus_checkpoint(source: str | os.PathLike,
-                            destination: str | os.PathLike = BONUS_CHECKPOINT) -> Path:
-    """Check that `source` is a BonusNet training checkpoint, then copy it atomically to `destination`."""
-    from utils import atomic_torch_save, load_checkpoint
-
-    source = Path(source)
-    if not source.is_file():
-        raise FileNotFoundError(f'Cannot export {source}: file not found. Train BonusNet first '
-                                f'with `{TRAIN_COMMAND}`.')
-    checkpoint = load_checkpoint(BonusNet(), source, 'BonusNet')  # named error on a wrong model
-    atomic_torch_save(checkpoint, destination)
-    return Path(destination)

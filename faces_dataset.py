@@ -5,11 +5,18 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp')
+CLASS_NAMES = ('real', 'fake')  # index = label
+HIGH_BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I')
+
+
+class ImageReadError(OSError):
+    """An image file that cannot be decoded; the message names the file."""
 
 
 def list_images(folder: Path) -> list[str]:
@@ -19,18 +26,44 @@ def list_images(folder: Path) -> list[str]:
                   and (folder / name).is_file())
 
 
-class FacesDataset(Dataset):
-    """Indices 0..n_real-1 are the real images, the rest the fake ones; files sorted by name."""
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode as 8-bit RGB; 16-bit grey (mode I;16 / I) is scaled to 8 bits, not clipped."""
+    if image.mode in HIGH_BIT_MODES:
+        pixels = np.asarray(image, dtype=np.float64)
+        image = Image.fromarray(np.clip(np.round(pixels / 257.0), 0, 255).astype(np.uint8), 'L')
+    return image.convert('RGB')
 
-    def __init__(self, root_path: str, transform: Callable | None = None):
+
+def read_rgb(path: Path, size: int | None = None) -> Image.Image:
+    """Decode `path` as RGB (resized to size x size when it is another size); ImageReadError names it."""
+    try:
+        with Image.open(path) as image:
+            image = to_rgb(image)
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise ImageReadError(f'Cannot read image {path}: {error}. Remove or replace the file.') \
+            from error
+    if size is not None and image.size != (size, size):
+        image = image.resize((size, size), Image.BICUBIC)
+    return image
+
+
+class FacesDataset(Dataset):
+    """Indices 0..n_real-1 are the real images, the rest the fake ones; files sorted by name.
+
+    `image_size` (when given) resizes every image of another size to image_size x image_size.
+    """
+
+    def __init__(self, root_path: str, transform: Callable | None = None,
+                 image_size: int | None = None):
         self.root_path = root_path
         self.transform = transform
+        self.image_size = image_size
         root = Path(root_path)
         for sub in ('real', 'fake'):
             if not (root / sub).is_dir():
                 raise FileNotFoundError(
                     f'Dataset folder {root / sub} is missing: {root_path} must hold real/ and '
-                    'fake/ image folders (see README, "Data layout").')
+                    'fake/ image folders (see README, "Data").')
         self.real_image_names = list_images(root / 'real')
         self.fake_image_names = list_images(root / 'fake')
         if len(self) == 0:
@@ -54,12 +87,7 @@ class FacesDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         """(transformed RGB image, label) with label 0 = real, 1 = fake."""
         path, label = self.image_path(int(index))
-        try:
-            with Image.open(path) as image:
-                image = image.convert('RGB')
-        except (UnidentifiedImageError, OSError, ValueError) as error:
-            raise OSError(f'Cannot read image {path}: {error}. Remove or replace the file.') \
-                from error
+        image = read_rgb(path, self.image_size)
         if self.transform is not None:
             image = self.transform(image)
         return image, label

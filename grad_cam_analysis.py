@@ -5,12 +5,7 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
-import matplotlib
-
-matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -21,16 +16,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from common import FIGURES_DIR
-from utils import (
-    add_analysis_args,
-    load_analysis_inputs,
-    model_device,
-    seed_everything,
-    unnormalize,
-)
-
-CLASS_NAMES = ('Real', 'Fake')
+from analysis_cli import analysis_parser, load_analysis_inputs, save_figure, use_agg_backend
+from cli import run_cli
+from devices import model_device, seed_everything
+from faces_dataset import CLASS_NAMES
+from presets import unnormalize
+from runs import figure_path
 
 
 class MissingClassError(ValueError):
@@ -95,10 +86,7 @@ def plot_grad_cam(visualization: np.ndarray, true_label: int, predicted: int, pr
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """-m/-cpp/-d plus --data-root/--seed/--workers."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_analysis_args(parser)
-    return parser.parse_args(argv)
+    return analysis_parser(__doc__).parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> list[str]:
@@ -106,27 +94,19 @@ def main(argv: list[str] | None = None) -> list[str]:
     args = parse_args(argv)
     seed_everything(args.seed)
     model_name, _, model, test_dataset = load_analysis_inputs(args)
-    try:
-        images = draw_one_per_class(test_dataset, seed=args.seed)
-    except ValueError as error:
-        sys.exit(f'error: {error}')
+    images = draw_one_per_class(test_dataset, seed=args.seed)
 
-    os.makedirs(FIGURES_DIR, exist_ok=True)
     written = []
     for label, image in sorted(images.items()):
         visualization, predicted, probability = grad_cam_of_image(image, model)
         figure = plot_grad_cam(visualization, label, predicted, probability,
                                f'Grad-CAM of {model_name}.conv3 on {args.dataset}')
-        path = os.path.join(FIGURES_DIR,
-                            f'{args.dataset}_{model_name}_{CLASS_NAMES[label]}_Image_grad_cam.png')
-        figure.savefig(path, dpi=110, bbox_inches='tight')
-        plt.close(figure)
-        written.append(path)
+        kind = f'{CLASS_NAMES[label].capitalize()}_Image_grad_cam'
+        written.append(str(save_figure(figure, figure_path(args.dataset, model_name, kind), dpi=110)))
         print(f'{CLASS_NAMES[label]} image: predicted {CLASS_NAMES[predicted]} (p = {probability:.3f})')
-    for path in written:
-        print(f'wrote {path}')
     return written
 
 
 if __name__ == '__main__':
-    main()
+    use_agg_backend()
+    run_cli(main)

@@ -5,7 +5,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from registry import register_model
 
+
+@register_model('SimpleNet')
 class SimpleNet(nn.Module):
     """Three 7x7 conv + max-pool stages and three fully connected layers; 256x256 input, 2 logits."""
 
@@ -30,6 +33,7 @@ class SimpleNet(nn.Module):
         return self.fc3(features)
 
 
+@register_model('XceptionBased', aliases=('Xception-Based',), pretrained=True)
 def get_xception_based_model(pretrained: bool = True) -> nn.Module:
     """ImageNet Xception whose fc is an MLP 2048->1000->256->64->2; every parameter trainable."""
     from xception import build_xception_backbone

@@ -5,13 +5,8 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -23,18 +18,15 @@ from sklearn.metrics import (
     roc_curve,
 )
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
+from torch.utils.data import Dataset
 
-from common import FIGURES_DIR, OUTPUT_DIR
-from utils import (
-    add_analysis_args,
-    atomic_write_json,
-    get_nof_params,
-    load_analysis_inputs,
-    model_device,
-    seed_everything,
-)
+from analysis_cli import analysis_parser, load_analysis_inputs, save_figure, use_agg_backend
+from atomic_io import atomic_write_json
+from cli import run_cli
+from devices import model_device, seed_everything
+from inference import predict
+from runs import figure_path, metrics_path
+from utils import get_nof_params
 
 FIRST_SCORE_NAME = 'first (real) score'
 SECOND_SCORE_NAME = 'second (fake) score'
@@ -47,23 +39,9 @@ def get_soft_scores_and_true_labels(dataset: Dataset, model: nn.Module, batch_si
 
     The model runs in eval mode under no_grad; its previous train/eval mode is restored afterwards.
     """
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-    run_device = model_device(model)
-    was_training = model.training
-    model.eval()
-    first_scores: list[float] = []
-    second_scores: list[float] = []
-    gt_labels: list[int] = []
-    try:
-        with torch.no_grad():
-            for images, labels in tqdm(loader, desc='scoring', disable=None if show_progress else True):
-                outputs = model(images.to(run_device)).float().cpu()
-                first_scores.extend(outputs[:, 0].tolist())
-                second_scores.extend(outputs[:, 1].tolist())
-                gt_labels.extend(int(label) for label in labels)
-    finally:
-        model.train(was_training)
-    return first_scores, second_scores, gt_labels
+    logits, labels = predict(model, dataset, device=model_device(model), batch_size=batch_size,
+                             workers=num_workers, show_progress=show_progress)
+    return logits[:, 0].tolist(), logits[:, 1].tolist(), labels.tolist()
 
 
 def plot_roc_curve(roc_curve_figure: plt.Figure, all_first_soft_scores: Sequence[float],
@@ -132,10 +110,7 @@ def compute_metrics(all_first_soft_scores: Sequence[float], all_second_soft_scor
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """-m/-cpp/-d plus --data-root/--seed/--workers."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_analysis_args(parser)
-    return parser.parse_args(argv)
+    return analysis_parser(__doc__).parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -147,34 +122,27 @@ def main(argv: list[str] | None = None) -> dict:
     first, second, labels = get_soft_scores_and_true_labels(
         test_dataset, model, num_workers=args.workers, show_progress=True)
     if len(set(labels)) < 2:
-        sys.exit(f'error: the {args.dataset} test split under {data_root} holds only one class; '
-                 'ROC/DET curves need real and fake images.')
+        raise ValueError(f'the {args.dataset} test split under {data_root} holds only one class; '
+                         'ROC/DET curves need real and fake images.')
 
-    os.makedirs(FIGURES_DIR, exist_ok=True)
-    prefix = f'{args.dataset}_{model_name}'
     written = []
-    for kind, plot in (('roc', plot_roc_curve), ('det', plot_det_curve)):
+    for kind, plot in (('roc_curve', plot_roc_curve), ('det_curve', plot_det_curve)):
         figure = plot(plt.figure(figsize=(7, 6)), first, second, labels)
-        path = os.path.join(FIGURES_DIR, f'{prefix}_{kind}_curve.png')
-        figure.savefig(path, dpi=120, bbox_inches='tight')
-        plt.close(figure)
-        written.append(path)
+        written.append(save_figure(figure, figure_path(args.dataset, model_name, kind)))
 
     metrics = {'model': model_name, 'dataset': args.dataset,
                'checkpoint_path': str(args.checkpoint_path), 'n_params': get_nof_params(model),
                **compute_metrics(first, second, labels)}
-    metrics_path = os.path.join(OUTPUT_DIR, f'{prefix}_metrics.json')
-    atomic_write_json(metrics, metrics_path)
-    written.append(metrics_path)
+    path = atomic_write_json(metrics, metrics_path(args.dataset, model_name))
+    print(f'wrote {path}')
 
     fake_metrics = metrics['second_score']
     print(f'{model_name} on {args.dataset} test ({metrics["n_real"]} real, {metrics["n_fake"]} fake): '
           f'AUC {fake_metrics["roc_auc"]:.3f} | AP {fake_metrics["average_precision"]:.3f} | '
           f'EER {100 * fake_metrics["eer"]:.2f}% | accuracy {metrics["accuracy_at_argmax_percent"]:.2f}%')
-    for path in written:
-        print(f'wrote {path}')
     return metrics
 
 
 if __name__ == '__main__':
-    main()
+    use_agg_backend()
+    run_cli(main)

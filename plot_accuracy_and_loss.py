@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 
-from common import FIGURES_DIR
-from utils import DATASET_NAMES, canonical_model_name
+from analysis_cli import use_agg_backend
+from cli import run_cli
+from registry import canonical_model_name
+from runs import figure_path
 
 SPLITS = ('train', 'val', 'test')
 
@@ -57,22 +55,19 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('-m', '--model', required=True, help='model name, e.g. SimpleNet')
     parser.add_argument('-j', '--json', required=True, help='training log, e.g. out/<run>.json')
-    parser.add_argument('-d', '--dataset', required=True, choices=DATASET_NAMES)
+    parser.add_argument('-d', '--dataset', required=True, help='dataset name, e.g. fakes_dataset')
     args = parser.parse_args(argv)
-    try:
-        model_name = canonical_model_name(args.model)
-        record = load_last_run(args.json)
-    except (FileNotFoundError, ValueError) as error:
-        sys.exit(f'error: {error}')
-    stem = Path(FIGURES_DIR) / f'{args.dataset}_{model_name}'
+    model_name = canonical_model_name(args.model)
+    record = load_last_run(args.json)
     written = [plot_metric(record, 'loss', model_name, args.dataset,
-                           Path(f'{stem}_losses_plot.png')),
+                           figure_path(args.dataset, model_name, 'losses_plot')),
                plot_metric(record, 'acc', model_name, args.dataset,
-                           Path(f'{stem}_accuracies_plot.png'))]
+                           figure_path(args.dataset, model_name, 'accuracies_plot'))]
     for path in written:
         print(f'Wrote {path}')
     return written
 
 
 if __name__ == '__main__':
-    main()
+    use_agg_backend()
+    run_cli(main)

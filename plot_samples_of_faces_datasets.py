@@ -2,28 +2,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from common import FIGURES_DIR
-from faces_dataset import FacesDataset
-from utils import (
-    DATASET_NAMES,
-    TRANSFORM_TEST,
-    DataRootNotFoundError,
-    add_common_args,
-    load_dataset,
-    resolve_data_root,
-    seed_everything,
-    unnormalize,
-)
+from analysis_cli import save_figure, use_agg_backend
+from cli import add_common_args, run_cli
+from data_root import DATASET_NAMES, resolve_data_root
+from devices import seed_everything
+from faces_dataset import CLASS_NAMES, FacesDataset
+from presets import IMAGE_SIZE, TRANSFORM_TEST, unnormalize
+from runs import SAMPLES_FIGURE
+from utils import load_dataset
 
 
 def pick_real_and_fake(dataset: FacesDataset, generator: torch.Generator) -> dict[int, int]:
@@ -47,29 +39,22 @@ def main(argv: list[str] | None = None) -> Path:
     args = parser.parse_args(argv)
     seed_everything(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
-    try:
-        root = resolve_data_root(args.data_root)
-        datasets = {name: load_dataset(name, 'train', root) for name in DATASET_NAMES}
-    except (DataRootNotFoundError, FileNotFoundError, ValueError) as error:
-        sys.exit(f'error: {error}')
+    root = resolve_data_root(args.data_root)
+    datasets = {name: load_dataset(name, 'train', root) for name in DATASET_NAMES}
 
     figure, axes = plt.subplots(len(datasets), 2, figsize=(7, 7))
     for row, (name, dataset) in enumerate(datasets.items()):
         # The samples are shown without the training augmentation (random crop and flip).
-        plain = FacesDataset(dataset.root_path, transform=TRANSFORM_TEST)
+        plain = FacesDataset(dataset.root_path, transform=TRANSFORM_TEST, image_size=IMAGE_SIZE)
         for column, index in enumerate(pick_real_and_fake(plain, generator).values()):
             image, label = plain[index]
             axes[row, column].imshow(to_display(image))
-            axes[row, column].set_title(f'{name}: {"real" if label == 0 else "fake"}')
+            axes[row, column].set_title(f'{name}: {CLASS_NAMES[label]}')
             axes[row, column].axis('off')
     figure.tight_layout()
-    output_path = Path(FIGURES_DIR) / 'datasets_samples.png'
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output_path, dpi=100)
-    plt.close(figure)
-    print(f'Wrote {output_path}')
-    return output_path
+    return save_figure(figure, SAMPLES_FIGURE, dpi=100)
 
 
 if __name__ == '__main__':
-    main()
+    use_agg_backend()
+    run_cli(main)

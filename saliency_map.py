@@ -6,27 +6,20 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 
-import matplotlib
-
-matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from common import FIGURES_DIR
-from utils import (
-    add_analysis_args,
-    load_analysis_inputs,
-    model_device,
-    seed_everything,
-    unnormalize,
-)
+from analysis_cli import analysis_parser, load_analysis_inputs, save_figure, use_agg_backend
+from cli import run_cli
+from devices import model_device, seed_everything
+from faces_dataset import CLASS_NAMES
+from presets import unnormalize
+from runs import figure_path
 
-CLASS_NAMES = ('real', 'fake')
 PAIRS_ROWS = 6
 PAIRS_PER_ROW = 6
 SALIENCY_CHUNK = 12  # images per backward pass: bounds memory for the larger models
@@ -111,10 +104,7 @@ def plot_mean_maps(mean_maps: dict[int, torch.Tensor], title: str) -> plt.Figure
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """-m/-cpp/-d plus --data-root/--seed/--workers."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_analysis_args(parser)
-    return parser.parse_args(argv)
+    return analysis_parser(__doc__).parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> list[str]:
@@ -123,8 +113,6 @@ def main(argv: list[str] | None = None) -> list[str]:
     seed_everything(args.seed)
     model_name, _, model, test_dataset = load_analysis_inputs(args)
 
-    os.makedirs(FIGURES_DIR, exist_ok=True)
-    prefix = f'{args.dataset}_{model_name}'
     n_pairs = min(PAIRS_ROWS * PAIRS_PER_ROW, len(test_dataset))
     chosen = torch.randperm(len(test_dataset))[:n_pairs].tolist()
     samples = [test_dataset[index] for index in chosen]
@@ -135,21 +123,18 @@ def main(argv: list[str] | None = None) -> list[str]:
                       for start in range(0, len(images), SALIENCY_CHUNK)])
     figure = plot_saliency_pairs(images, maps, labels,
                                  f'{model_name} on {args.dataset}: test images and saliency maps')
-    pairs_path = os.path.join(FIGURES_DIR, f'{prefix}_saliency_maps_and_images_pairs.png')
-    figure.savefig(pairs_path, dpi=110)
-    plt.close(figure)
+    pairs_path = save_figure(figure, figure_path(args.dataset, model_name,
+                                                 'saliency_maps_and_images_pairs'), dpi=110)
 
     mean_maps = compute_mean_saliency_maps(test_dataset, model, num_workers=args.workers,
                                            show_progress=True)
     figure = plot_mean_maps(mean_maps, f'{model_name} on {args.dataset}: mean of min-max '
                                        'normalised saliency maps')
-    mean_path = os.path.join(FIGURES_DIR, f'{prefix}_mean_saliency_maps.png')
-    figure.savefig(mean_path, dpi=110, bbox_inches='tight')
-    plt.close(figure)
-    for path in (pairs_path, mean_path):
-        print(f'wrote {path}')
-    return [pairs_path, mean_path]
+    mean_path = save_figure(figure, figure_path(args.dataset, model_name, 'mean_saliency_maps'),
+                            dpi=110)
+    return [str(pairs_path), str(mean_path)]
 
 
 if __name__ == '__main__':
-    main()
+    use_agg_backend()
+    run_cli(main)

@@ -1,4 +1,8 @@
-"""Train a model on one dataset: `python train_main.py -d fakes_dataset -m SimpleNet -e 5 -o Adam`."""
+"""Train a model on one dataset: `python train_main.py -d fakes_dataset -m SimpleNet -e 5 -o Adam`.
+
+Ctrl-C or SIGTERM keeps the state after the last finished epoch in checkpoints/<run>.interrupted.pt
+(resume with --resume) and never touches the previous completed run's checkpoint and log.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,41 +10,56 @@ import sys
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
-from trainer import LoggingParameters, Trainer
-from utils import (
-    DATASET_NAMES,
-    MODEL_ALIASES,
-    MODEL_BUILDERS,
-    add_common_args,
-    canonical_model_name,
-    device,
-    get_nof_params,
-    load_dataset,
-    load_model,
-    resolve_data_root,
-    seed_everything,
-)
+from cli import add_common_args, non_negative_float, non_negative_int, positive_float, positive_int, run_cli
+from devices import pick_device, seed_everything
+from interrupts import exit_code
+from presets import AUGMENT_PRESETS
+from registry import canonical_model_name, model_names
+from runs import interrupted_checkpoint_path
+from trainer import SELECT_BY, LoggingParameters, Trainer
+from utils import get_nof_params, load_dataset, load_model, resolve_data_root
 
-OPTIMIZERS = ('SGD', 'Adam')
+OPTIMIZERS = ('SGD', 'Adam', 'AdamW')
+SCHEDULERS = ('none', 'cosine')
+CLASS_WEIGHTS = ('none', 'balanced')
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command line of the assignment's training script, plus --seed/--workers/--data-root."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--lr', type=float, default=0.001, help='learning rate (default: 0.001)')
-    parser.add_argument('--momentum', type=float, default=0.9,
+    """Command line of the assignment's training script, plus the research options (all off)."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--lr', type=positive_float, default=0.001,
+                        help='learning rate, finite and > 0 (default: 0.001)')
+    parser.add_argument('--momentum', type=non_negative_float, default=0.9,
                         help='SGD momentum (default: 0.9; ignored by Adam)')
-    parser.add_argument('--batch_size', '-b', type=int, default=32,
+    parser.add_argument('--batch_size', '-b', type=positive_int, default=32,
                         help='training batch size (default: 32)')
-    parser.add_argument('--epochs', '-e', type=int, default=2, help='epochs (default: 2)')
-    parser.add_argument('--model', '-m', default='SimpleNet',
-                        choices=sorted([*MODEL_BUILDERS, *MODEL_ALIASES]),
+    parser.add_argument('--epochs', '-e', type=positive_int, default=2, help='epochs (default: 2)')
+    parser.add_argument('--model', '-m', default='SimpleNet', choices=model_names(),
                         help='model to train (default: SimpleNet)')
     parser.add_argument('--optimizer', '-o', default='Adam', choices=OPTIMIZERS,
                         help='optimizer (default: Adam)')
-    parser.add_argument('--dataset', '-d', default='fakes_dataset', choices=DATASET_NAMES,
-                        help='dataset to train on (default: fakes_dataset)')
+    parser.add_argument('--dataset', '-d', default='fakes_dataset',
+                        help='dataset folder under the data root (default: fakes_dataset)')
+    research = parser.add_argument_group('training recipe (each off by default)')
+    research.add_argument('--augment', default='assignment', choices=AUGMENT_PRESETS,
+                          help='training augmentation preset (default: assignment = crop + flip)')
+    research.add_argument('--weight-decay', type=non_negative_float, default=0.0,
+                          help='weight decay (default: 0; use with AdamW)')
+    research.add_argument('--scheduler', default='none', choices=SCHEDULERS,
+                          help='learning-rate schedule per epoch (cosine: linear warm-up, then cosine)')
+    research.add_argument('--warmup-epochs', type=non_negative_int, default=1,
+                          help='warm-up epochs of --scheduler cosine (default: 1)')
+    research.add_argument('--select-by', default='val_acc', choices=SELECT_BY,
+                          help='what picks the best epoch (default: val_acc)')
+    research.add_argument('--class-weights', default='none', choices=CLASS_WEIGHTS,
+                          help='balanced: cross-entropy weighted by inverse class frequency')
+    research.add_argument('--patience', type=positive_int, default=None,
+                          help='stop after N epochs without improvement (default: never)')
+    research.add_argument('--resume', action='store_true',
+                          help='continue checkpoints/<run>.interrupted.pt instead of starting anew')
     amp = parser.add_mutually_exclusive_group()
     amp.add_argument('--amp', dest='amp', action='store_true', default=None,
                      help='automatic mixed precision (default: on with CUDA, off on CPU)')
@@ -49,26 +68,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='fail instead of warning when ImageNet weights cannot be loaded')
     parser.add_argument('--no-progress', action='store_true', help='hide the tqdm bars')
     add_common_args(parser)
-    args = parser.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
-        parser.error('--epochs and --batch_size must be >= 1 and --lr > 0')
-    return args
+    return parser.parse_args(argv)
 
 
-def build_optimizer(name: str, model: nn.Module, lr: float,
-                    momentum: float) -> torch.optim.Optimizer:
-    """SGD (with momentum) or Adam over the trainable parameters."""
+def build_optimizer(name: str, model: nn.Module, lr: float, momentum: float,
+                    weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """SGD (with momentum), Adam or AdamW over the trainable parameters."""
     params = [p for p in model.parameters() if p.requires_grad]
     if name == 'SGD':
-        return torch.optim.SGD(params, lr=lr, momentum=momentum)
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == 'Adam':
-        return torch.optim.Adam(params, lr=lr)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == 'AdamW':
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     raise ValueError(f'Unknown optimizer {name!r}; choose one of {list(OPTIMIZERS)}.')
+
+
+def build_scheduler(name: str, optimizer: torch.optim.Optimizer, epochs: int,
+                    warmup_epochs: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """None, or per-epoch linear warm-up from lr/10 followed by cosine decay to 0."""
+    if name == 'none':
+        return None
+    warmup = min(warmup_epochs, epochs - 1)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs - warmup))
+    if warmup == 0:
+        return cosine
+    linear = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=warmup)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [linear, cosine], milestones=[warmup])
+
+
+def balanced_class_weights(dataset: Dataset) -> torch.Tensor:
+    """n_samples / (2 * n_class) for (real, fake): inverse class frequency, mean weight per sample 1."""
+    counts = torch.tensor([len(dataset.real_image_names), len(dataset.fake_image_names)],
+                          dtype=torch.float32)
+    return counts.sum() / (len(counts) * counts)
 
 
 def optimizer_hyperparameters(optimizer: torch.optim.Optimizer) -> dict:
     """The first param group without its parameters, as JSON-safe values."""
-    group = {k: v for k, v in optimizer.param_groups[0].items() if k != 'params'}
+    group = {k: v for k, v in optimizer.param_groups[0].items() if k not in ('params', 'initial_lr')}
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in group.items()
             if v is None or isinstance(v, (bool, int, float, str, tuple, list))}
 
@@ -78,11 +116,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     model_name = canonical_model_name(args.model)
     seed_everything(args.seed)
+    device = pick_device()
     data_root = resolve_data_root(args.data_root)
     print(f'Device: {device} | model {model_name} | dataset {args.dataset} | '
-          f'{args.optimizer} lr={args.lr} batch={args.batch_size} epochs={args.epochs}')
+          f'{args.optimizer} lr={args.lr} batch={args.batch_size} epochs={args.epochs} '
+          f'workers={args.workers} threads={torch.get_num_threads()}')
 
-    train_dataset = load_dataset(args.dataset, 'train', data_root)
+    train_dataset = load_dataset(args.dataset, 'train', data_root, augment=args.augment)
     val_dataset = load_dataset(args.dataset, 'val', data_root)
     test_dataset = load_dataset(args.dataset, 'test', data_root)
     print(f'Images: train {len(train_dataset)}, val {len(val_dataset)}, '
@@ -96,25 +136,41 @@ def main(argv: list[str] | None = None) -> dict:
     nof_params = get_nof_params(model)
     print(f'{model_name}: {nof_params:,} trainable parameters')
 
-    optimizer = build_optimizer(args.optimizer, model, args.lr, args.momentum)
+    optimizer = build_optimizer(args.optimizer, model, args.lr, args.momentum, args.weight_decay)
+    hyperparameters = optimizer_hyperparameters(optimizer)
+    scheduler = build_scheduler(args.scheduler, optimizer, args.epochs, args.warmup_epochs)
+    class_weights = balanced_class_weights(train_dataset) if args.class_weights == 'balanced' else None
     extra = {'seed': args.seed, 'batch_size': args.batch_size, 'epochs': args.epochs,
-             'nof_params': nof_params, 'device': str(device), 'data_root': str(data_root)}
+             'nof_params': nof_params, 'device': str(device), 'data_root': str(data_root),
+             'threads': torch.get_num_threads(), 'augment': args.augment,
+             'weight_decay': args.weight_decay, 'scheduler': args.scheduler,
+             'warmup_epochs': args.warmup_epochs if args.scheduler != 'none' else None,
+             'class_weights': class_weights.tolist() if class_weights is not None else None,
+             'patience': args.patience, 'resumed': args.resume}
     if pretrained is not None:
         extra['pretrained'] = bool(pretrained)
         extra['pretrained_source'] = getattr(model, 'pretrained_source', None)
     logging_parameters = LoggingParameters(model_name=model_name, dataset_name=args.dataset,
                                            optimizer_name=args.optimizer,
-                                           optimizer_params=optimizer_hyperparameters(optimizer),
-                                           extra=extra)
-    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), args.batch_size, train_dataset,
-                      val_dataset, test_dataset, num_workers=args.workers, amp=args.amp,
-                      seed=args.seed, show_progress=not args.no_progress)
-    record = trainer.run(args.epochs, logging_parameters)
+                                           optimizer_params=hyperparameters, extra=extra)
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(weight=class_weights), args.batch_size,
+                      train_dataset, val_dataset, test_dataset, device=device,
+                      num_workers=args.workers, amp=args.amp, seed=args.seed,
+                      show_progress=not args.no_progress, scheduler=scheduler,
+                      select_by=args.select_by, patience=args.patience)
+    try:
+        record = trainer.run(args.epochs, logging_parameters, resume=args.resume)
+    except KeyboardInterrupt as interrupt:
+        state = interrupted_checkpoint_path(args.dataset, model_name, args.optimizer)
+        kept = (f'the state after epoch {trainer.saved_epoch} is in {state}; continue with the '
+                'same command plus --resume' if trainer.saved_epoch else 'no epoch had finished')
+        print(f'Interrupted: {kept}. The previous completed run is unchanged.', file=sys.stderr)
+        sys.exit(exit_code(interrupt))
     best = record['best_epoch']
-    print(f'Best validation accuracy {record["val_acc"][best - 1]:.2f}% at epoch {best}; '
-          f'test accuracy there {record["test_acc"][best - 1]:.2f}%')
+    print(f'Best epoch {best} by {args.select_by}: validation accuracy '
+          f'{record["val_acc"][best - 1]:.2f}%, test accuracy there {record["test_acc"][best - 1]:.2f}%')
     return record
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -1,19 +1,38 @@
-"""Train, validate and test a classifier; keep the best-validation checkpoint and a JSON log."""
+"""Train, validate and test a classifier; keep the best checkpoint and a JSON log, never lose a run.
+
+A run's canonical checkpoint (checkpoints/<run>.pt) and its log (out/<run>.json) change together,
+only when the run completes. After every epoch the resumable state goes to
+checkpoints/<run>.interrupted.pt, so Ctrl-C, SIGTERM or a crash never costs more than one epoch and
+never touches the previous completed run; `train_main.py --resume` continues from it.
+"""
 from __future__ import annotations
 
 import contextlib
+import math
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from common import CHECKPOINT_DIR, OUTPUT_DIR
-from utils import atomic_torch_save, atomic_write_json, default_workers, device, read_json_list
+from atomic_io import RunLock, append_json_record, atomic_torch_save, read_json_list
+from checkpoints import read_checkpoint
+from devices import default_workers
+from interrupts import deferred_interrupts
+from runs import checkpoint_path, interrupted_checkpoint_path, lock_path, log_path
+
+SELECT_BY = ('val_acc', 'val_auc')  # what "best epoch" means
+
+
+class NonFiniteLossError(ValueError):
+    """The training loss became NaN or infinite: the run stops, nothing is saved from then on."""
 
 
 @dataclass
@@ -29,7 +48,16 @@ class LoggingParameters:
     @property
     def run_name(self) -> str:
         """`<dataset>_<model>_<optimizer>`, the stem of the run's .json and .pt files."""
-        return f'{self.dataset_name}_{self.model_name}_{self.optimizer_name}'
+        from runs import run_name
+
+        return run_name(self.dataset_name, self.model_name, self.optimizer_name)
+
+    @property
+    def paths(self) -> tuple[Path, Path, Path, Path]:
+        """(checkpoint, interrupted state, JSON log, lock) of this run."""
+        key = (self.dataset_name, self.model_name, self.optimizer_name)
+        return (checkpoint_path(*key), interrupted_checkpoint_path(*key), log_path(*key),
+                lock_path(*key))
 
 
 def format_progress(epoch: int, loss: float, accuracy: float, correct: int, seen: int) -> str:
@@ -38,16 +66,40 @@ def format_progress(epoch: int, loss: float, accuracy: float, correct: int, seen
             f'({correct}/{seen})')
 
 
+def rng_state(generator: torch.Generator) -> dict:
+    """Every random state a run draws from, so a resumed run repeats the uninterrupted one."""
+    name, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    numpy_state = (name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached_gaussian)
+    return {'torch': torch.get_rng_state(), 'shuffle': generator.get_state(),
+            'numpy': numpy_state, 'python': random.getstate()}
+
+
+def restore_rng_state(state: dict, generator: torch.Generator) -> None:
+    """Undo rng_state."""
+    torch.set_rng_state(state['torch'])
+    generator.set_state(state['shuffle'])
+    name, keys, position, has_gauss, cached_gaussian = state['numpy']
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached_gaussian))
+    random.setstate(state['python'])
+
+
 class Trainer:
     """The assignment's training loop: per-sample mean loss and percent accuracy per split."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module,
                  batch_size: int, train_dataset: Dataset, validation_dataset: Dataset,
-                 test_dataset: Dataset, *, num_workers: int | None = None,
-                 amp: bool | None = None, seed: int = 0, show_progress: bool = True):
+                 test_dataset: Dataset, *, device: torch.device | None = None,
+                 num_workers: int | None = None, amp: bool | None = None, seed: int = 0,
+                 show_progress: bool = True, scheduler: Any = None, select_by: str = 'val_acc',
+                 patience: int | None = None):
+        if device is None:
+            from utils import device
+        if select_by not in SELECT_BY:
+            raise ValueError(f'select_by must be one of {SELECT_BY}, got {select_by!r}')
+        self.device = device
         self.model = model.to(device)
         self.optimizer = optimizer
-        self.criterion = criterion
+        self.criterion = criterion.to(device)
         self.batch_size = batch_size
         self.train_dataset = train_dataset
         self.validation_dataset = validation_dataset
@@ -58,19 +110,26 @@ class Trainer:
                           else torch.float16)
         self.scaler = torch.amp.GradScaler('cuda', enabled=self.amp and
                                            self.amp_dtype == torch.float16)
+        self.scheduler = scheduler
+        self.select_by = select_by
+        self.patience = patience
         self.show_progress = show_progress
         self.shuffle_generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
+        self.last_scores: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.saved_epoch: int | None = None  # epoch of the interrupted state this run wrote/read
         self._loaders: dict[int, DataLoader] = {}
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        """One DataLoader per dataset, kept for the run so worker processes are started once."""
+        """DataLoaders kept for the run. Evaluation workers persist; training workers start each
+        epoch with seeds drawn from the shuffle generator, so a resumed run augments identically."""
         key = id(dataset)
         if key not in self._loaders:
             self._loaders[key] = DataLoader(
                 dataset, batch_size=self.batch_size, shuffle=shuffle,
-                num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-                pin_memory=device.type == 'cuda',
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0 and not shuffle,
+                pin_memory=self.device.type == 'cuda',
                 generator=self.shuffle_generator if shuffle else None)
         return self._loaders[key]
 
@@ -84,23 +143,32 @@ class Trainer:
         return tqdm(loader, desc=description, leave=False, disable=None if self.show_progress else True,
                     dynamic_ncols=True)
 
+    def _loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The one loss of training and evaluation: the criterion on float32 logits."""
+        return self.criterion(outputs.float(), targets)
+
     def train_one_epoch(self) -> tuple[float, float]:
         """One pass over the shuffled training set; returns (mean loss per sample, accuracy %)."""
         self.model.train()
         total_loss, correct, seen = 0.0, 0, 0
         bar = self._progress(self._loader(self.train_dataset, shuffle=True),
                              f'Epoch [{self.epoch:03d}] train')
-        for inputs, targets in bar:
-            inputs = inputs.to(device, non_blocking=True)
-            targets = targets.to(device, non_blocking=True)
+        for batch_index, (inputs, targets) in enumerate(bar):
+            inputs = inputs.to(self.device, non_blocking=True)
+            targets = targets.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
             with self._autocast():
                 outputs = self.model(inputs)
-                loss = self.criterion(outputs, targets)
+            loss = self._loss(outputs, targets)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise NonFiniteLossError(
+                    f'training loss became {loss_value} at epoch {self.epoch}, batch {batch_index + 1}; '
+                    'nothing was saved from this point. Lower --lr and train again.')
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            total_loss += loss.item() * targets.size(0)
+            total_loss += loss_value * targets.size(0)
             correct += (outputs.argmax(dim=1) == targets).sum().item()
             seen += targets.size(0)
             bar.set_postfix(loss=f'{total_loss / seen:.3f}', acc=f'{100 * correct / seen:.2f}%')
@@ -108,24 +176,35 @@ class Trainer:
         print(format_progress(self.epoch, avg_loss, accuracy, correct, seen), flush=True)
         return avg_loss, accuracy
 
-    def evaluate_model_on_dataloader(self, dataset: Dataset) -> tuple[float, float]:
-        """Mean loss per sample and accuracy % on `dataset`, in eval mode without gradients."""
+    def _evaluate(self, dataset: Dataset) -> tuple[float, float, torch.Tensor, torch.Tensor]:
+        """(mean loss per sample, accuracy %, P(fake) per sample, labels) in eval mode, no grad."""
         was_training = self.model.training
         self.model.eval()
         total_loss, correct, seen = 0.0, 0, 0
+        probabilities, labels = [], []
         with torch.no_grad():
             for inputs, targets in self._progress(self._loader(dataset, shuffle=False),
                                                   f'Epoch [{self.epoch:03d}] eval'):
-                inputs = inputs.to(device, non_blocking=True)
-                targets = targets.to(device, non_blocking=True)
+                inputs = inputs.to(self.device, non_blocking=True)
+                targets = targets.to(self.device, non_blocking=True)
                 with self._autocast():
                     outputs = self.model(inputs)
-                    loss = self.criterion(outputs.float(), targets)
-                total_loss += loss.item() * targets.size(0)
+                total_loss += self._loss(outputs, targets).item() * targets.size(0)
                 correct += (outputs.argmax(dim=1) == targets).sum().item()
                 seen += targets.size(0)
+                probabilities.append(torch.softmax(outputs.float(), dim=1)[:, 1].cpu())
+                labels.append(targets.cpu())
         self.model.train(was_training)
-        return total_loss / seen, 100.0 * correct / seen
+        return total_loss / seen, 100.0 * correct / seen, torch.cat(probabilities), torch.cat(labels)
+
+    def evaluate_model_on_dataloader(self, dataset: Dataset) -> tuple[float, float]:
+        """Mean loss per sample and accuracy % on `dataset`, in eval mode without gradients.
+
+        P(fake) and the labels of that pass stay in `self.last_scores` (for the validation AUC).
+        """
+        loss, accuracy, probabilities, labels = self._evaluate(dataset)
+        self.last_scores = (probabilities, labels)
+        return loss, accuracy
 
     def validate(self) -> tuple[float, float]:
         """Evaluate on the validation set."""
@@ -137,52 +216,127 @@ class Trainer:
 
     @staticmethod
     def write_output(logging_parameters: LoggingParameters, data: dict[str, Any]) -> Path:
-        """Append `data` to the JSON list in out/<dataset>_<model>_<optimizer>.json (atomically)."""
-        path = Path(OUTPUT_DIR) / f'{logging_parameters.run_name}.json'
-        records = read_json_list(path)
-        records.append(data)
-        atomic_write_json(records, path)
+        """Append `data` to the JSON list in out/<dataset>_<model>_<optimizer>.json (locked, atomic)."""
+        path = append_json_record(logging_parameters.paths[2], data)
         print(f'Wrote {path}')
         return path
 
-    def run(self, epochs: int, logging_parameters: LoggingParameters) -> dict[str, Any]:
-        """Train for `epochs`, checkpoint on every validation improvement, log all figures."""
-        output_data: dict[str, Any] = {
+    def _state(self, record: dict, best: dict, stale_epochs: int) -> dict:
+        """Everything needed to continue the run after this epoch."""
+        return {'epoch': self.epoch, 'model': self.model.state_dict(),
+                'optimizer': self.optimizer.state_dict(),
+                'scheduler': self.scheduler.state_dict() if self.scheduler is not None else None,
+                'scaler': self.scaler.state_dict(), 'record': record, 'best': best,
+                'stale_epochs': stale_epochs, 'rng': rng_state(self.shuffle_generator)}
+
+    def _load_state(self, state: dict) -> tuple[dict, dict, int]:
+        self.model.load_state_dict(state['model'])
+        self.optimizer.load_state_dict(state['optimizer'])
+        if self.scheduler is not None and state.get('scheduler') is not None:
+            self.scheduler.load_state_dict(state['scheduler'])
+        self.scaler.load_state_dict(state['scaler'])
+        restore_rng_state(state['rng'], self.shuffle_generator)
+        self.epoch = state['epoch']
+        return state['record'], state['best'], state['stale_epochs']
+
+    def run(self, epochs: int, logging_parameters: LoggingParameters,
+            resume: bool = False) -> dict[str, Any]:
+        """Train for `epochs`, keep the best epoch (by `select_by`), log all figures.
+
+        Holds the run's lock throughout; a second process training the same run fails at start.
+        """
+        checkpoint, interrupted, log, lock = logging_parameters.paths
+        with RunLock(lock, f'Training run {logging_parameters.run_name}'):
+            read_json_list(log)  # a corrupt log is reported (and moved aside) now, not at the end
+            record, best, stale_epochs = self._start(logging_parameters, interrupted, resume)
+            for epoch in range(self.epoch + 1, epochs + 1):
+                self.epoch = epoch
+                if self.patience is not None and stale_epochs >= self.patience:
+                    print(f'Early stop: no {self.select_by} improvement in {self.patience} epochs.')
+                    break
+                stale_epochs = self._one_epoch(record, best, stale_epochs)
+                atomic_torch_save(self._state(record, best, stale_epochs), interrupted)
+                self.saved_epoch = self.epoch
+            self._loaders.clear()
+            self._finish(record, best, logging_parameters, checkpoint, interrupted)
+        return record
+
+    def _start(self, logging_parameters: LoggingParameters, interrupted: Path,
+               resume: bool) -> tuple[dict, dict, int]:
+        """A fresh record, or the state of the interrupted run when resuming."""
+        if resume:
+            if not interrupted.is_file():
+                raise FileNotFoundError(f'--resume: no interrupted state {interrupted} to resume '
+                                        f'for run {logging_parameters.run_name}.')
+            state = read_checkpoint(interrupted)
+            record, best, stale_epochs = self._load_state(state)
+            self.saved_epoch = self.epoch
+            print(f'Resuming {logging_parameters.run_name} after epoch {self.epoch} from {interrupted}')
+            return record, best, stale_epochs
+        if interrupted.is_file():
+            print(f'Note: {interrupted} (an earlier interrupted run) will be replaced after epoch 1; '
+                  'stop now and pass --resume to continue it instead.')
+        record: dict[str, Any] = {
             'model': logging_parameters.model_name,
             'dataset': logging_parameters.dataset_name,
             'optimizer': {'name': logging_parameters.optimizer_name,
                           'params': logging_parameters.optimizer_params},
-            'train_loss': [], 'train_acc': [], 'val_loss': [], 'val_acc': [],
+            'train_loss': [], 'train_acc': [], 'val_loss': [], 'val_acc': [], 'val_auc': [],
             'test_loss': [], 'test_acc': [],
+            'workers': self.num_workers, 'select_by': self.select_by,
             **logging_parameters.extra,
-            'epoch_seconds': [],
+            'epoch_seconds': [], 'lr': [],
             'best_epoch': None,
         }
-        checkpoint_path = Path(CHECKPOINT_DIR) / f'{logging_parameters.run_name}.pt'
-        best_val_acc = -1.0
-        for self.epoch in range(1, epochs + 1):
-            started = time.perf_counter()
-            train_loss, train_acc = self.train_one_epoch()
-            val_loss, val_acc = self.validate()
-            test_loss, test_acc = self.test()
-            seconds = time.perf_counter() - started
-            print(f'            val  | Loss: {val_loss:.3f} | Acc: {val_acc:.2f}[%]\n'
-                  f'            test | Loss: {test_loss:.3f} | Acc: {test_acc:.2f}[%] '
-                  f'| {seconds:.1f} s', flush=True)
-            for key, value in (('train_loss', train_loss), ('train_acc', train_acc),
-                               ('val_loss', val_loss), ('val_acc', val_acc),
-                               ('test_loss', test_loss), ('test_acc', test_acc),
-                               ('epoch_seconds', seconds)):
-                output_data[key].append(value)
-            if val_acc > best_val_acc:
-                best_val_acc = val_acc
-                output_data['best_epoch'] = self.epoch
-                atomic_torch_save({'model': self.model.state_dict(), 'val_acc': val_acc,
-                                   'test_acc': test_acc, 'epoch': self.epoch,
-                                   'model_name': logging_parameters.model_name,
-                                   'dataset': logging_parameters.dataset_name},
-                                  checkpoint_path)
-                print(f'Saved checkpoint {checkpoint_path} (val acc {val_acc:.2f}%)')
-        self._loaders.clear()
-        self.write_output(logging_parameters, output_data)
-        return output_data
+        best = {'epoch': None, 'score': -math.inf, 'model': None, 'val_acc': None,
+                'test_acc': None, 'val_auc': None}
+        return record, best, 0
+
+    def _one_epoch(self, record: dict, best: dict, stale_epochs: int) -> int:
+        """Train, validate and test once; update the record and the best state; returns stale epochs."""
+        started = time.perf_counter()
+        record['lr'].append(self.optimizer.param_groups[0]['lr'])
+        train_loss, train_acc = self.train_one_epoch()
+        self.last_scores = None
+        val_loss, val_acc = self.validate()
+        val_auc = None
+        if self.last_scores is not None and len(self.last_scores[1].unique()) == 2:
+            val_scores, val_labels = self.last_scores
+            val_auc = float(roc_auc_score(val_labels.numpy(), val_scores.numpy()))
+        test_loss, test_acc = self.test()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        seconds = time.perf_counter() - started
+        auc_text = f' | AUC: {val_auc:.3f}' if val_auc is not None else ''
+        print(f'            val  | Loss: {val_loss:.3f} | Acc: {val_acc:.2f}[%]{auc_text}\n'
+              f'            test | Loss: {test_loss:.3f} | Acc: {test_acc:.2f}[%] '
+              f'| {seconds:.1f} s', flush=True)
+        for key, value in (('train_loss', train_loss), ('train_acc', train_acc),
+                           ('val_loss', val_loss), ('val_acc', val_acc), ('val_auc', val_auc),
+                           ('test_loss', test_loss), ('test_acc', test_acc),
+                           ('epoch_seconds', seconds)):
+            record[key].append(value)
+        score = val_acc if self.select_by == 'val_acc' else (val_auc if val_auc is not None else -1.0)
+        if score > best['score']:
+            best.update(epoch=self.epoch, score=score, val_acc=val_acc, test_acc=test_acc,
+                        val_auc=val_auc,
+                        model={k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()})
+            record['best_epoch'] = self.epoch
+            print(f'New best epoch {self.epoch} ({self.select_by} {score:.4f})')
+            return 0
+        return stale_epochs + 1
+
+    def _finish(self, record: dict, best: dict, logging_parameters: LoggingParameters,
+                checkpoint: Path, interrupted: Path) -> None:
+        """Write the best checkpoint and the log together (no signal can split them), then drop
+        the interrupted state."""
+        with deferred_interrupts():
+            atomic_torch_save({'model': best['model'], 'val_acc': best['val_acc'],
+                               'test_acc': best['test_acc'], 'val_auc': best['val_auc'],
+                               'epoch': best['epoch'], 'select_by': self.select_by,
+                               'model_name': logging_parameters.model_name,
+                               'dataset': logging_parameters.dataset_name}, checkpoint)
+            print(f'Saved checkpoint {checkpoint} (best epoch {best["epoch"]}, '
+                  f'val acc {best["val_acc"]:.2f}%)')
+            self.write_output(logging_parameters, record)
+            interrupted.unlink(missing_ok=True)

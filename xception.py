@@ -159,19 +159,13 @@ def load_pretrained_weights(model: nn.Module, path: str | os.PathLike) -> None:
 
 
 def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    from checkpoints import state_dict_problems
+
     expected = model.state_dict()
-    problems = []
-    for key, tensor in expected.items():
-        if key not in state:
-            if key.endswith('num_batches_tracked'):  # absent from pre-2018 files; harmless
-                state[key] = tensor.clone()
-            else:
-                problems.append(f'missing key {key!r}')
-        elif not torch.is_tensor(state[key]) or state[key].shape != tensor.shape:
-            found = tuple(state[key].shape) if torch.is_tensor(state[key]) else type(state[key])
-            problems.append(f'key {key!r} has shape {found}, the model expects '
-                            f'{tuple(tensor.shape)}')
-    problems += [f'unexpected key {key!r}' for key in state if key not in expected]
+    for key, tensor in expected.items():  # absent from pre-2018 files; harmless
+        if key.endswith('num_batches_tracked') and key not in state:
+            state[key] = tensor.clone()
+    problems = state_dict_problems(expected, state)
     if problems:
         raise XceptionWeightsError(
             f'Xception weights file {path} does not match the architecture ({len(problems)} '

@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import grad_cam_analysis as gca
+from cli import run_cli
 from conftest import make_split, run_script
 from models import SimpleNet
 
@@ -65,7 +66,7 @@ def test_draw_one_per_class_returns_an_image_of_each_label() -> None:
 
 
 def test_missing_class_is_a_clear_error_not_an_endless_loop() -> None:
-    with pytest.raises(gca.MissingClassError, match='no Fake image'):
+    with pytest.raises(gca.MissingClassError, match='no fake image'):
         gca.draw_one_per_class(tiny_dataset([0, 0, 0]))
 
 
@@ -86,7 +87,7 @@ def test_script_writes_a_real_and_a_fake_figure(trained_runs: Path, data_root: P
     assert sorted(p.name for p in (workdir / 'figures').iterdir()) == names
     for name in names:
         assert f'figures/{name}' in result.stdout
-    assert 'Real image: predicted' in result.stdout and 'Fake image: predicted' in result.stdout
+    assert 'real image: predicted' in result.stdout and 'fake image: predicted' in result.stdout
 
 
 def test_script_exits_with_one_line_when_the_test_set_has_no_fakes(trained_runs: Path, tmp_path: Path,
@@ -94,8 +95,8 @@ def test_script_exits_with_one_line_when_the_test_set_has_no_fakes(trained_runs:
     make_split(tmp_path / 'data' / 'fakes_dataset' / 'test', n_real=2, n_fake=0, seed=5)
     checkpoint = trained_runs / 'checkpoints' / 'fakes_dataset_SimpleNet_Adam.pt'
     with pytest.raises(SystemExit) as exit_info:
-        gca.main(['-m', 'SimpleNet', '-cpp', str(checkpoint), '-d', 'fakes_dataset',
-                  '--data-root', str(tmp_path / 'data'), '--workers', '0'])
+        run_cli(gca.main, ['-m', 'SimpleNet', '-cpp', str(checkpoint), '-d', 'fakes_dataset',
+                           '--data-root', str(tmp_path / 'data'), '--workers', '0'])
     message = str(exit_info.value.code)
-    assert message.startswith('error: ') and 'no Fake image' in message and '\n' not in message
+    assert message.startswith('error: ') and 'fake has no images' in message and '\n' not in message
     assert not (workdir / 'figures').exists()

@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import numerical_analysis as na
+from cli import run_cli
 from conftest import PROJECT_ROOT, TINY_COUNTS, run_script
 from utils import load_dataset, load_trained_model
 
@@ -120,7 +121,7 @@ def test_script_writes_figures_and_metrics(trained_runs: Path, data_root: Path, 
     assert metrics['n_params'] == 16_901_762
 
     # Independent check: a plain forward pass over the test images, scored by sklearn.
-    model = load_trained_model('SimpleNet', checkpoint).cpu()
+    model = load_trained_model(checkpoint, torch.device('cpu'))
     dataset = load_dataset('fakes_dataset', 'test', data_root)
     with torch.no_grad():
         logits = model(torch.stack([dataset[i][0] for i in range(len(dataset))]))
@@ -165,8 +166,8 @@ def test_every_script_names_model_and_file_for_a_wrong_checkpoint(script: str, d
     checkpoint = wrong_architecture_checkpoint(workdir)
     main = importlib.import_module(script).main
     with pytest.raises(SystemExit) as exit_info:
-        main(['-m', 'SimpleNet', '-cpp', str(checkpoint), '-d', 'fakes_dataset',
-              '--data-root', str(data_root), '--workers', '0'])
+        run_cli(main, ['-m', 'SimpleNet', '-cpp', str(checkpoint), '-d', 'fakes_dataset',
+                       '--data-root', str(data_root), '--workers', '0'])
     message = str(exit_info.value.code)
     assert message.startswith(f'error: {checkpoint} is not a SimpleNet checkpoint')
     assert '\n' not in message

@@ -14,6 +14,7 @@ import plot_accuracy_and_loss
 import plot_samples_of_faces_datasets
 import train_main
 import utils
+from cli import run_cli
 from conftest import PROJECT_ROOT, TINY_COUNTS
 
 
@@ -60,8 +61,12 @@ def test_train_main_help_runs_as_a_script() -> None:
 @pytest.mark.parametrize('argv, message', [
     (['-m', 'ResNet'], "invalid choice: 'ResNet'"),
     (['-o', 'RMSprop'], "invalid choice: 'RMSprop'"),
-    (['-d', 'faces'], "invalid choice: 'faces'"),
-    (['-e', '0'], '--epochs and --batch_size must be >= 1'),
+    (['-e', '0'], 'argument --epochs/-e: must be an integer >= 1, got 0'),
+    (['--lr', 'nan'], 'argument --lr: must be a finite number, got nan'),
+    (['--lr', 'inf'], 'argument --lr: must be a finite number, got inf'),
+    (['--lr', '0'], 'argument --lr: must be a finite number > 0, got 0'),
+    (['--workers', '-1'], 'argument --workers: must be an integer >= 0, got -1'),
+    (['--momentum', '-0.5'], 'argument --momentum: must be a finite number >= 0, got -0.5'),
 ])
 def test_train_main_rejects_bad_arguments(argv: list[str], message: str,
                                           capsys: pytest.CaptureFixture) -> None:
@@ -84,8 +89,8 @@ def test_train_main_without_data_says_where_it_looked(workdir: Path) -> None:
 
 def test_plot_with_missing_log_is_a_one_line_error(workdir: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        plot_accuracy_and_loss.main(['-m', 'SimpleNet', '-j', 'out/none.json',
-                                     '-d', 'fakes_dataset'])
+        run_cli(plot_accuracy_and_loss.main, ['-m', 'SimpleNet', '-j', 'out/none.json',
+                                              '-d', 'fakes_dataset'])
     assert exit_info.value.code == 'error: out/none.json not found; run train_main.py first.'
 
 

@@ -35,7 +35,8 @@ def test_get_nof_params_counts_only_trainable() -> None:
 
 
 def test_unknown_dataset_and_part_are_errors(data_root: Path) -> None:
-    with pytest.raises(ValueError, match='fakes_dataset'):
+    with pytest.raises(FileNotFoundError, match=r'faces not found; datasets under .*: fakes_dataset, '
+                                                r'synthetic_dataset'):
         utils.load_dataset('faces', 'train', data_root)
     with pytest.raises(ValueError, match="'validation'"):
         utils.load_dataset('fakes_dataset', 'validation', data_root)
@@ -108,14 +109,15 @@ class TestCheckpoints:
         path = tmp_path / 'other.pt'
         torch.save({'model': nn.Linear(3, 2).state_dict()}, path)
         with pytest.raises(utils.CheckpointMismatchError,
-                           match=r'other\.pt is not a SimpleNet checkpoint.*missing keys'):
+                           match=r'other\.pt is not a SimpleNet checkpoint.*missing key'):
             utils.load_checkpoint(SimpleNet(), path, 'SimpleNet')
 
     def test_wrong_shapes_and_recorded_name(self, tmp_path: Path) -> None:
         path = tmp_path / 'wide.pt'
         torch.save({'model': nn.Linear(4, 2).state_dict(), 'model_name': 'Wide'}, path)
         with pytest.raises(utils.CheckpointMismatchError,
-                           match=r'saved from Wide.*another shape \(first: weight\)'):
+                           match=r'saved from Wide.*key .weight. has shape \(2, 4\), the model '
+                                 r'expects \(2, 3\)'):
             utils.load_checkpoint(nn.Linear(3, 2), path, 'Narrow')
 
     def test_missing_file_says_how_to_get_one(self, tmp_path: Path) -> None:

@@ -1,0 +1,73 @@
+"""What the analysis scripts share: -m/-cpp/-d, loading their inputs, and saving figures."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from checkpoints import load_trained_model
+from cli import add_common_args
+from data_root import resolve_data_root
+from devices import pick_device
+from registry import canonical_model_name, model_names
+
+
+def use_agg_backend() -> None:
+    """Draw off-screen; scripts call this in their __main__ path, never on import."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+
+
+def add_analysis_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """-m/-cpp/-d for the analysis scripts, plus the common arguments."""
+    parser.add_argument('-m', '--model', required=True, choices=model_names(),
+                        help='model name, e.g. SimpleNet')
+    parser.add_argument('-cpp', '--checkpoint_path', required=True,
+                        help='checkpoint written by train_main.py')
+    parser.add_argument('-d', '--dataset', required=True,
+                        help='dataset folder under the data root whose test split is analysed, '
+                             'e.g. fakes_dataset')
+    return add_common_args(parser)
+
+
+def analysis_parser(description: str | None) -> argparse.ArgumentParser:
+    """The parser every analysis script starts from."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    return add_analysis_args(parser)
+
+
+def load_analysis_inputs(args: argparse.Namespace, device: torch.device | None = None,
+                         ) -> tuple[str, Path, nn.Module, Dataset]:
+    """Model name, data root, trained model (eval mode, on `device`) and the test split.
+
+    Bad input (unknown model, missing data or checkpoint, wrong architecture) raises an error whose
+    message names the file; scripts run under cli.run_cli turn it into one line.
+    """
+    from utils import load_dataset
+
+    device = pick_device() if device is None else device
+    model_name = canonical_model_name(args.model)
+    data_root = resolve_data_root(args.data_root)
+    test_dataset = load_dataset(args.dataset, 'test', data_root)
+    model = load_trained_model(args.checkpoint_path, device, model_name)
+    return model_name, data_root, model, test_dataset
+
+
+def save_figure(figure: object, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Save a matplotlib figure (tight box) atomically, close it, print and return its path."""
+    import matplotlib.pyplot as plt
+
+    from atomic_io import atomic_write
+
+    path = Path(path)
+    atomic_write(path, lambda handle: figure.savefig(handle, dpi=dpi, bbox_inches='tight',
+                                                     format=path.suffix.lstrip('.') or 'png'))
+    plt.close(figure)
+    print(f'wrote {path}')
+    return path
