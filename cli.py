@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -80,7 +81,11 @@ def error_line(error: BaseException) -> str:
     """The last non-empty line of an error's message: DataLoader workers wrap the original error
     (the one that names the file) in a traceback dump, and its last line is what the user needs."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
+    if not lines:
+        return type(error).__name__
+    if len(lines) == 1:
+        return lines[0]
+    return re.sub(r'^[\w.]+(Error|Exception): ', '', lines[-1])  # drop the worker's "module.Error: "
 
 
 # Errors that bad input produces: each becomes one line on stderr instead of a traceback.

@@ -45,3 +45,41 @@ def deferred_interrupts() -> Iterator[None]:
             signal.signal(sig, handler)
     if received:
         raise Terminated() if received[0] == signal.SIGTERM else KeyboardInterrupt()
+
+
+class StopRequest:
+    """SIGINT/SIGTERM recorded as a flag instead of an exception thrown into arbitrary code.
+
+    Inside `with StopRequest() as stop:` a signal only sets `stop.signum`; the loop calls
+    `stop.check()` at safe points (between batches) and the interrupt is raised there. A second
+    signal raises at once, for a user who insists.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is not None:
+            self._raise(signum)
+        self.signum = signum
+
+    @staticmethod
+    def _raise(signum: int) -> None:
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    def check(self) -> None:
+        """Raise the interrupt now if a signal arrived."""
+        if self.signum is not None:
+            self._raise(self.signum)
+
+    def __enter__(self) -> StopRequest:
+        with contextlib.suppress(ValueError):  # not the main thread: no signals to catch
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from atomic_io import RunLock, append_json_record, atomic_torch_save, read_json_list
 from checkpoints import read_checkpoint
 from devices import default_workers
-from interrupts import deferred_interrupts
+from interrupts import StopRequest, deferred_interrupts
 from runs import checkpoint_path, interrupted_checkpoint_path, lock_path, log_path
 
 SELECT_BY = ('val_acc', 'val_auc')  # what "best epoch" means
@@ -118,6 +118,7 @@ class Trainer:
         self.epoch = 0
         self.last_scores: tuple[torch.Tensor, torch.Tensor] | None = None
         self.saved_epoch: int | None = None  # epoch of the interrupted state this run wrote/read
+        self.stop = StopRequest()  # signals become a flag checked between batches during run()
         self._loaders: dict[int, DataLoader] = {}
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
@@ -143,6 +144,21 @@ class Trainer:
         return tqdm(loader, desc=description, leave=False, disable=None if self.show_progress else True,
                     dynamic_ncols=True)
 
+    def _stoppable(self, batches: Any) -> Any:
+        """Yield batches, raising a pending Ctrl-C/SIGTERM between them. A DataLoader whose workers
+        died from the same Ctrl-C raises an error of its own: that, too, is the interrupt."""
+        iterator = iter(batches)
+        while True:
+            self.stop.check()
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            except Exception:
+                self.stop.check()
+                raise
+            yield batch
+
     def _loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The one loss of training and evaluation: the criterion on float32 logits."""
         return self.criterion(outputs.float(), targets)
@@ -153,7 +169,7 @@ class Trainer:
         total_loss, correct, seen = 0.0, 0, 0
         bar = self._progress(self._loader(self.train_dataset, shuffle=True),
                              f'Epoch [{self.epoch:03d}] train')
-        for batch_index, (inputs, targets) in enumerate(bar):
+        for batch_index, (inputs, targets) in enumerate(self._stoppable(bar)):
             inputs = inputs.to(self.device, non_blocking=True)
             targets = targets.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
@@ -183,8 +199,8 @@ class Trainer:
         total_loss, correct, seen = 0.0, 0, 0
         probabilities, labels = [], []
         with torch.no_grad():
-            for inputs, targets in self._progress(self._loader(dataset, shuffle=False),
-                                                  f'Epoch [{self.epoch:03d}] eval'):
+            for inputs, targets in self._stoppable(self._progress(self._loader(dataset, shuffle=False),
+                                                                  f'Epoch [{self.epoch:03d}] eval')):
                 inputs = inputs.to(self.device, non_blocking=True)
                 targets = targets.to(self.device, non_blocking=True)
                 with self._autocast():
@@ -246,7 +262,7 @@ class Trainer:
         Holds the run's lock throughout; a second process training the same run fails at start.
         """
         checkpoint, interrupted, log, lock = logging_parameters.paths
-        with RunLock(lock, f'Training run {logging_parameters.run_name}'):
+        with RunLock(lock, f'Training run {logging_parameters.run_name}'), self.stop:
             read_json_list(log)  # a corrupt log is reported (and moved aside) now, not at the end
             record, best, stale_epochs = self._start(logging_parameters, interrupted, resume)
             for epoch in range(self.epoch + 1, epochs + 1):
@@ -255,6 +271,7 @@ class Trainer:
                     print(f'Early stop: no {self.select_by} improvement in {self.patience} epochs.')
                     break
                 stale_epochs = self._one_epoch(record, best, stale_epochs)
+                self.stop.check()
                 atomic_torch_save(self._state(record, best, stale_epochs), interrupted)
                 self.saved_epoch = self.epoch
             self._loaders.clear()

@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from conftest import make_split, write_image
 from faces_dataset import FacesDataset
+from helpers import make_split, write_image
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from torch.utils.data import TensorDataset
 
 import grad_cam_analysis as gca
 from cli import run_cli
-from conftest import make_split, run_script
+from helpers import make_split, run_script
 from models import SimpleNet
 
 
@@ -56,6 +56,49 @@ def test_overlay_uses_the_top_class_and_its_probability() -> None:
     _, predicted, probability = gca.grad_cam_of_image(image, model)
     assert predicted == int(probabilities.argmax())
     assert probability == pytest.approx(float(probabilities.max()))
+
+
+class LinearCamNet(nn.Module):
+    """conv3 copies the red and green channels; the head is a fixed 2x2 linear map of their means.
+
+    For class c, d logit_c / d A_k(i, j) = W[c, k] / (H * W), so Grad-CAM's channel weights are
+    W[c, k] / (H * W) and the map is relu(W[c, 0] * red + W[c, 1] * green) up to that scale.
+    """
+
+    HEAD = ((1.0, -1.0), (2.0, 3.0))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv3 = nn.Conv2d(3, 2, 1, bias=False)
+        self.head = nn.Linear(2, 2, bias=False)
+        with torch.no_grad():
+            self.conv3.weight.copy_(torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).view(2, 3, 1, 1))
+            self.head.weight.copy_(torch.tensor(self.HEAD))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv3(x).mean(dim=(2, 3)))
+
+
+def test_grad_cam_equals_the_hand_computed_map() -> None:
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
+    from presets import unnormalize
+
+    image = torch.randn(3, 8, 8, generator=torch.Generator().manual_seed(4))
+    model = LinearCamNet()
+    visualization, predicted, _ = gca.grad_cam_of_image(image, model)
+
+    red, green = image[0].double().numpy(), image[1].double().numpy()
+    means = np.array([red.mean(), green.mean()])
+    head = np.array(LinearCamNet.HEAD)
+    assert predicted == int(np.argmax(head @ means))
+    weights = head[predicted] / 64.0  # mean over the 8x8 positions of d logit / d activation
+    cam = np.maximum(weights[0] * red + weights[1] * green, 0)
+    cam = cam - cam.min()
+    cam = cam / (1e-7 + cam.max())
+    rgb = unnormalize(image).permute(1, 2, 0).numpy().astype(np.float32)
+    expected = show_cam_on_image(rgb, cam.astype(np.float32), use_rgb=True)
+    assert np.abs(visualization.astype(int) - expected.astype(int)).max() <= 1
 
 
 def test_draw_one_per_class_returns_an_image_of_each_label() -> None:

@@ -21,7 +21,7 @@ from torch.utils.data import TensorDataset
 
 import numerical_analysis as na
 from cli import run_cli
-from conftest import PROJECT_ROOT, TINY_COUNTS, run_script
+from helpers import PROJECT_ROOT, TINY_COUNTS, run_script
 from utils import load_dataset, load_trained_model
 
 # A hand-checkable case: of the 4 (negative, positive) pairs, 3 are ranked correctly.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT_ROOT
+from helpers import PROJECT_ROOT
 
 RUNS = ('fakes_dataset_SimpleNet', 'synthetic_dataset_SimpleNet', 'synthetic_dataset_XceptionBased',
         'fakes_dataset_BonusNet')

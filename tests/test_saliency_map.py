@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import saliency_map as sm
-from conftest import run_script
+from helpers import run_script
 
 H, W = 4, 4
 

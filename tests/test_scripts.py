@@ -15,7 +15,7 @@ import plot_samples_of_faces_datasets
 import train_main
 import utils
 from cli import run_cli
-from conftest import PROJECT_ROOT, TINY_COUNTS
+from helpers import PROJECT_ROOT, TINY_COUNTS
 
 
 def test_train_main_writes_log_and_checkpoint(trained_runs: Path) -> None:

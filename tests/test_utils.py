@@ -152,10 +152,12 @@ def test_seed_everything_repeats_random_draws() -> None:
     assert random.random() == first[1]
 
 
-def test_device_is_cpu_without_accelerators() -> None:
-    if torch.cuda.is_available():
-        assert utils.device.type == 'cuda'
-    elif torch.backends.mps.is_available():
-        assert utils.device.type == 'mps'
-    else:
-        assert utils.device == torch.device('cpu')
+@pytest.mark.parametrize('cuda, mps, expected', [
+    (True, True, 'cuda'), (False, True, 'mps'), (False, False, 'cpu')])
+def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch: pytest.MonkeyPatch, cuda: bool,
+                                                    mps: bool, expected: str) -> None:
+    import devices
+
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, 'is_available', lambda: mps)
+    assert devices.pick_device() == torch.device(expected)

@@ -123,6 +123,7 @@ def test_hand_count_matches_architecture_formula() -> None:
               + 8 * block(728, 728, 3) + block(728, 1024, 2, grow_first=False)
               + separable(1024, 1536) + bn(1536) + separable(1536, 2048) + bn(2048) + FC_PARAMS)
     assert stages == BACKBONE_PARAMS
+    assert sum(p.numel() for p in xception.Xception().parameters()) == stages
     assert MLP_PARAMS - FC_PARAMS == XCEPTION_BASED_PARAMS - BACKBONE_PARAMS == 272_834
 
 
