@@ -75,8 +75,7 @@ def plot_saliency_pairs(images: torch.Tensor, maps: torch.Tensor, labels: torch.
     pictures = unnormalize(images.detach().cpu()).permute(0, 2, 3, 1).numpy()
     for ax in axes.flat:
         ax.axis('off')
-    for index, (picture, saliency, label) in enumerate(zip(pictures, maps.cpu(), labels.tolist(),
-                                                           strict=True)):
+    for index, (picture, saliency, label) in enumerate(zip(pictures, maps.cpu(), labels.tolist())):
         row, column = divmod(index, PAIRS_PER_ROW)
         if row >= rows:
             break
@@ -93,7 +92,7 @@ def plot_saliency_pairs(images: torch.Tensor, maps: torch.Tensor, labels: torch.
 def plot_mean_maps(mean_maps: dict[int, torch.Tensor], title: str) -> plt.Figure:
     """The mean real and mean fake saliency maps side by side, each titled."""
     figure, axes = plt.subplots(1, len(mean_maps), figsize=(5 * len(mean_maps), 5), squeeze=False)
-    for ax, (label, mean_map) in zip(axes[0], mean_maps.items(), strict=True):
+    for ax, (label, mean_map) in zip(axes[0], mean_maps.items()):
         shown = ax.imshow(mean_map.numpy(), cmap='hot')
         ax.set_title(f'mean saliency map, {CLASS_NAMES[label]} test images')
         ax.axis('off')
