@@ -50,7 +50,7 @@ def test_unknown_preset_is_a_clear_error() -> None:
 def scripted_validation(trainer: Trainer, accuracies: list[float],
                         scores: list[list[float]], labels: list[int]):
     """validate() returning the given accuracies and leaving the given P(fake) in last_scores."""
-    epochs = iter(zip(accuracies, scores))
+    epochs = iter(zip(accuracies, scores, strict=True))
 
     def validate() -> tuple[float, float]:
         accuracy, epoch_scores = next(epochs)
