@@ -26,7 +26,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_train import forward_flops
-from common import CHECKPOINT_DIR, OUTPUT_DIR
+from runs import checkpoint_path, log_path, metrics_path
 from utils import device, get_nof_params, load_model, seed_everything
 
 MODELS = ('SimpleNet', 'XceptionBased', 'BonusNet')
@@ -110,19 +110,18 @@ def _read_json(path: Path) -> object | None:
 
 def run_figures(model_name: str, dataset: str, optimizer: str) -> dict:
     """Test accuracy, AUC and logged seconds per epoch from the run's files (None when missing)."""
-    run = f'{dataset}_{model_name}_{optimizer}'
     figures: dict = {'test_acc': None, 'best_epoch': None, 'roc_auc': None, 'epoch_seconds': None}
-    checkpoint_path = Path(CHECKPOINT_DIR) / f'{run}.pt'
-    if checkpoint_path.is_file():
-        checkpoint = torch.load(checkpoint_path, map_location='cpu', weights_only=True)
+    checkpoint = checkpoint_path(dataset, model_name, optimizer)
+    if checkpoint.is_file():
+        checkpoint = torch.load(checkpoint, map_location='cpu', weights_only=True)
         figures['test_acc'] = checkpoint.get('test_acc')
         figures['best_epoch'] = checkpoint.get('epoch')
-    metrics = _read_json(Path(OUTPUT_DIR) / f'{dataset}_{model_name}_metrics.json')
+    metrics = _read_json(metrics_path(dataset, model_name))
     if isinstance(metrics, dict):
         second = metrics.get('second_score')
         figures['roc_auc'] = (second.get('roc_auc') if isinstance(second, dict)
                               else metrics.get('roc_auc'))
-    log = _read_json(Path(OUTPUT_DIR) / f'{run}.json')
+    log = _read_json(log_path(dataset, model_name, optimizer))
     if isinstance(log, list) and log and isinstance(log[-1], dict) and log[-1].get('epoch_seconds'):
         seconds = log[-1]['epoch_seconds']
         figures['epoch_seconds'] = sum(seconds) / len(seconds)
@@ -134,7 +133,7 @@ def run_dataset(model_name: str, optimizer: str, requested: str | None) -> str:
     if requested is not None:
         return requested
     for dataset in ('fakes_dataset', 'synthetic_dataset'):
-        if (Path(CHECKPOINT_DIR) / f'{dataset}_{model_name}_{optimizer}.pt').is_file():
+        if checkpoint_path(dataset, model_name, optimizer).is_file():
             return dataset
     return 'fakes_dataset'
 
