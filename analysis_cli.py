@@ -59,6 +59,16 @@ def load_analysis_inputs(args: argparse.Namespace, device: torch.device | None =
     return model_name, data_root, model, test_dataset
 
 
+def start_analysis(description: str | None, argv: list[str] | None = None, device: torch.device | None = None,
+                   ) -> tuple[argparse.Namespace, str, Path, nn.Module, Dataset]:
+    """Parse -m/-cpp/-d and the common flags, seed, and load (model name, data root, model, test split)."""
+    from devices import seed_everything
+
+    args = analysis_parser(description).parse_args(argv)
+    seed_everything(args.seed)
+    return (args, *load_analysis_inputs(args, device))
+
+
 def save_figure(figure: object, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Save a matplotlib figure (tight box) atomically, close it, print and return its path."""
     import matplotlib.pyplot as plt

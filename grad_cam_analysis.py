@@ -4,8 +4,6 @@
 """
 from __future__ import annotations
 
-import argparse
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -16,9 +14,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from analysis_cli import analysis_parser, load_analysis_inputs, save_figure, use_agg_backend
+from analysis_cli import save_figure, start_analysis, use_agg_backend
 from cli import run_cli
-from devices import model_device, seed_everything
+from devices import model_device
 from faces_dataset import CLASS_NAMES
 from presets import unnormalize
 from runs import figure_path
@@ -84,16 +82,9 @@ def plot_grad_cam(visualization: np.ndarray, true_label: int, predicted: int, pr
     return figure
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """-m/-cpp/-d plus --data-root/--seed/--workers."""
-    return analysis_parser(__doc__).parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> list[str]:
     """Save a Grad-CAM figure for one real and one fake test image; returns the paths."""
-    args = parse_args(argv)
-    seed_everything(args.seed)
-    model_name, _, model, test_dataset = load_analysis_inputs(args)
+    args, model_name, _, model, test_dataset = start_analysis(__doc__, argv)
     images = draw_one_per_class(test_dataset, seed=args.seed)
 
     written = []

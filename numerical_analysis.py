@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -20,10 +19,10 @@ from sklearn.metrics import (
 from torch import nn
 from torch.utils.data import Dataset
 
-from analysis_cli import analysis_parser, load_analysis_inputs, save_figure, use_agg_backend
+from analysis_cli import save_figure, start_analysis, use_agg_backend
 from atomic_io import atomic_write_json
 from cli import run_cli
-from devices import model_device, seed_everything
+from devices import model_device
 from inference import predict
 from runs import figure_path, metrics_path
 from utils import get_nof_params
@@ -108,16 +107,9 @@ def compute_metrics(all_first_soft_scores: Sequence[float], all_second_soft_scor
             'softmax_fake_probability': score_metrics(labels, prob_fake, accuracy)}
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """-m/-cpp/-d plus --data-root/--seed/--workers."""
-    return analysis_parser(__doc__).parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> dict:
     """Score the test split, save ROC/DET figures and the metrics JSON; returns the metrics."""
-    args = parse_args(argv)
-    seed_everything(args.seed)
-    model_name, data_root, model, test_dataset = load_analysis_inputs(args)
+    args, model_name, data_root, model, test_dataset = start_analysis(__doc__, argv)
 
     first, second, labels = get_soft_scores_and_true_labels(
         test_dataset, model, num_workers=args.workers, show_progress=True)

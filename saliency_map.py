@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import math
 
 import matplotlib.pyplot as plt
@@ -13,9 +12,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from analysis_cli import analysis_parser, load_analysis_inputs, save_figure, use_agg_backend
+from analysis_cli import save_figure, start_analysis, use_agg_backend
 from cli import run_cli
-from devices import model_device, seed_everything
+from devices import model_device
 from faces_dataset import CLASS_NAMES
 from presets import unnormalize
 from runs import figure_path
@@ -101,16 +100,9 @@ def plot_mean_maps(mean_maps: dict[int, torch.Tensor], title: str) -> plt.Figure
     return figure
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """-m/-cpp/-d plus --data-root/--seed/--workers."""
-    return analysis_parser(__doc__).parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> list[str]:
     """Draw 36 random test images with their maps and the per-class mean maps; returns the paths."""
-    args = parse_args(argv)
-    seed_everything(args.seed)
-    model_name, _, model, test_dataset = load_analysis_inputs(args)
+    args, model_name, _, model, test_dataset = start_analysis(__doc__, argv)
 
     n_pairs = min(PAIRS_ROWS * PAIRS_PER_ROW, len(test_dataset))
     chosen = torch.randperm(len(test_dataset))[:n_pairs].tolist()
