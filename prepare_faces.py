@@ -132,12 +132,14 @@ def parse_group_by(group_by: str) -> re.Pattern | str:
 
 
 def group_of(rel: str, kind: str, group_by: re.Pattern | str) -> str | None:
-    """Group of one input: its path ('file'); its folder for images, its path for videos ('video');
-    the regex's first capture group searched in its path; None when the regex does not match."""
+    """Group of one input: its path ('file'); for 'video', a video's path or an image's folder (a folder
+    of frames; an image right in real/ or fake/ is its own group); else the regex's first capture group
+    searched in the path, None when it does not match."""
     if group_by == 'file' or (group_by == 'video' and kind == 'video'):
         return rel
     if group_by == 'video':
-        return rel.rpartition('/')[0]
+        folder = rel.rpartition('/')[0]
+        return folder if '/' in folder else rel
     match = group_by.search(rel)
     return match.group(1) if match and match.group(1) is not None else None
 
@@ -326,8 +328,9 @@ def run_tasks(tasks: list[dict[str, Any]], workers: int, detector: str,
                 bar.set_postfix(crops=len(rows), skipped=len(skipped), refresh=False)
     finally:
         if pool is not None:
-            pool.terminate()
-            pool.join()
+            with signals_deferred():  # every worker is gone before the build folder is removed
+                pool.terminate()
+                pool.join()
     return sorted(rows, key=lambda r: r['path']), skipped
 
 

@@ -291,6 +291,18 @@ def test_no_group_in_two_splits_with_regex_groups(src: Path, prepared: Path, tmp
     assert len({r['source'] for r in rows if r['group'] == 'id01'}) == 3
 
 
+def test_group_of_each_mode() -> None:
+    video = 'video'
+    assert prepare_faces.group_of('real/v1/0001.png', 'image', 'file') == 'real/v1/0001.png'
+    assert prepare_faces.group_of('real/v1/0001.png', 'image', video) == 'real/v1'
+    assert prepare_faces.group_of('real/a/v1/0001.png', 'image', video) == 'real/a/v1'
+    assert prepare_faces.group_of('real/loose.png', 'image', video) == 'real/loose.png'
+    assert prepare_faces.group_of('fake/000_003.mp4', 'video', video) == 'fake/000_003.mp4'
+    pattern = prepare_faces.parse_group_by(r'regex:/(\d{3})')
+    assert prepare_faces.group_of('fake/000_003.mp4', 'video', pattern) == '000'
+    assert prepare_faces.group_of('real/x.mp4', 'video', pattern) is None
+
+
 def test_split_groups_follows_the_fractions_deterministically() -> None:
     weights = {f'g{i:02d}': 1 for i in range(20)}
     strata = {g: 'real' for g in weights}
