@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import glob
 import hashlib
 import io
 import json
@@ -23,6 +24,8 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -293,7 +296,12 @@ def process_source(task: dict[str, Any]) -> tuple[list[dict], list[tuple[str, st
                 return reused
         return _crop_and_write(task)
     except Exception as error:  # one bad input must not stop thousands of others
-        return [], [(task['source'].rel, f'error: {type(error).__name__}: {error}')]
+        source: Source = task['source']
+        folder = Path(task['tmp'], task['split'], source.class_name)
+        frames = folder.glob(f'{glob.escape(source.stem)}_frame??????.png')
+        for path in [folder / f'{source.stem}.png', *frames]:
+            path.unlink(missing_ok=True)  # a video that failed half-way leaves no stray frames
+        return [], [(source.rel, f'error: {type(error).__name__}: {error}')]
 
 
 def _init_worker(detector: str) -> None:
@@ -314,11 +322,11 @@ def run_tasks(tasks: list[dict[str, Any]], workers: int, detector: str,
     rows, skipped = [], []
     face_crop.get_detector(detector)  # built once here: forked workers inherit it (dlib's HOG takes ~1 s)
     pool = None
-    if workers > 1:
-        pool = multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(detector,))
+    if workers > 1:  # unlike multiprocessing.Pool, this one reports a killed worker instead of hanging
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(),
+                                   initializer=_init_worker, initargs=(detector,))
     try:
-        results = pool.imap_unordered(process_source, tasks, chunksize=2) if pool else \
-            map(process_source, tasks)
+        results = pool.map(process_source, tasks, chunksize=2) if pool else map(process_source, tasks)
         with tqdm(total=len(tasks), desc=f'faces ({detector})', unit='file',
                   disable=None if progress else True) as bar:
             for task_rows, task_skipped in results:
@@ -326,11 +334,15 @@ def run_tasks(tasks: list[dict[str, Any]], workers: int, detector: str,
                 skipped.extend(task_skipped)
                 bar.update()
                 bar.set_postfix(crops=len(rows), skipped=len(skipped), refresh=False)
+    except BrokenProcessPool as error:
+        raise PrepareError('a worker process died (killed, or out of memory?); nothing was written. '
+                           'Try fewer --workers') from error
     finally:
         if pool is not None:
             with signals_deferred():  # every worker is gone before the build folder is removed
-                pool.terminate()
-                pool.join()
+                for process in list((getattr(pool, '_processes', None) or {}).values()):
+                    process.terminate()
+                pool.shutdown(wait=True, cancel_futures=True)
     return sorted(rows, key=lambda r: r['path']), skipped
 
 

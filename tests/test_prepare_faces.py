@@ -342,6 +342,47 @@ def test_rerun_reuses_and_a_different_dataset_needs_overwrite(
     assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]
 
 
+ORIGINAL_PROCESS_SOURCE = prepare_faces.process_source
+
+
+def _die_on_id02(task: dict) -> tuple[list, list]:
+    if 'id02_a' in task['source'].rel:
+        os._exit(9)  # like a worker killed for memory
+    return ORIGINAL_PROCESS_SOURCE(task)
+
+
+def test_a_dead_worker_is_an_error_not_a_hang(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(prepare_faces, 'process_source', _die_on_id02)  # forked workers see it too
+    argv = [str(src), str(tmp_path), '--name', 'faces', '--workers', '2', '--no-progress']
+    assert prepare_faces.main(argv) == 2
+    assert 'a worker process died' in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_video_failing_half_way_leaves_no_stray_frames(src: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    real_face_box, video_calls = face_crop.face_box, []
+
+    def crash_on_third_video_frame(image: np.ndarray, *args, **kwargs):
+        if image.shape[:2] == (360, 480):  # the fixture's video frames
+            video_calls.append(1)
+            if len(video_calls) % FRAMES_PER_VIDEO == 3:
+                raise RuntimeError('detector crashed')
+        return real_face_box(image, *args, **kwargs)
+
+    monkeypatch.setattr(face_crop, 'face_box', crash_on_third_video_frame)
+    assert prepare(src, tmp_path) == 0
+    root = tmp_path / 'faces'
+    rows = manifest(root)
+    assert not any(r['source'] in VIDEOS for r in rows)
+    on_disk = sorted(p.relative_to(root).as_posix() for p in root.rglob('*.png'))
+    assert on_disk == sorted(r['path'] for r in rows)
+    skipped = (root / 'skipped.csv').read_text()
+    for rel in VIDEOS:
+        assert f'{rel},error: RuntimeError: detector crashed' in skipped
+
+
 def test_overwrite_refuses_a_folder_of_other_files(src: Path, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture) -> None:
     (tmp_path / 'faces').mkdir()
