@@ -19,8 +19,8 @@ from skimage.data import astronaut
 import face_crop
 import faces_dataset
 import prepare_faces
-from conftest import PROJECT_ROOT, run_script
 from face_crop import FaceBox
+from helpers import PROJECT_ROOT, run_script
 
 # The astronaut photo (512x512) has one frontal face; by eye, from brows to chin and cheek to cheek,
 # it spans x 175..272 and y 80..165: centre (223, 123), about 95 px across. Only its top 320 rows are
