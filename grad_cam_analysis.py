@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from common import FIGURES_DIR
+from runs import initialisation_note
 from utils import (
     add_analysis_args,
     load_analysis_inputs,
@@ -88,6 +89,7 @@ def plot_grad_cam(visualization: np.ndarray, true_label: int, predicted: int, pr
     figure, ax = plt.subplots(figsize=(5, 5.4))
     ax.imshow(visualization)
     ax.axis('off')
+    title_prefix = title_prefix.replace(' (RANDOM INIT', '\n(RANDOM INIT')  # keep lines short
     ax.set_title(f'{title_prefix}\ntrue label: {CLASS_NAMES[true_label]} | predicted: '
                  f'{CLASS_NAMES[predicted]} (p = {probability:.3f})', fontsize=10)
     return figure
@@ -116,7 +118,8 @@ def main(argv: list[str] | None = None) -> list[str]:
     for label, image in sorted(images.items()):
         visualization, predicted, probability = grad_cam_of_image(image, model)
         figure = plot_grad_cam(visualization, label, predicted, probability,
-                               f'Grad-CAM of {model_name}.conv3 on {args.dataset}')
+                               f'Grad-CAM of {model_name}.conv3 on {args.dataset}'
+                               f'{initialisation_note(args.dataset, model_name)}')
         path = os.path.join(FIGURES_DIR,
                             f'{args.dataset}_{model_name}_{CLASS_NAMES[label]}_Image_grad_cam.png')
         figure.savefig(path, dpi=110, bbox_inches='tight')
