@@ -117,6 +117,8 @@ class ModelFacts:
     n_shortcut_convs: int
     n_blocks: int
     n_middle_blocks: int
+    stem_channels: tuple[int, int]
+    block_channels: list[int]  # output channels of residual blocks 1..12
     feature_map: tuple[int, ...]  # backbone features for a 3 x 256 x 256 input
     xception_conv3_map: tuple[int, ...]
     conv4: tuple[int, int]
@@ -289,6 +291,9 @@ def gather_models() -> ModelFacts:
         backbone_fc_params=get_nof_params(backbone.fc), n_separable=len(separables),
         n_plain_convs=len(plain), n_shortcut_convs=len(shortcuts), n_blocks=len(blocks),
         n_middle_blocks=sum(1 for b in blocks if b.skip is None), feature_map=feature_map,
+        stem_channels=(backbone.conv1.out_channels, backbone.conv2.out_channels),
+        block_channels=[[m for m in b.rep if isinstance(m, nn.BatchNorm2d)][-1].num_features
+                        for b in blocks],
         xception_conv3_map=conv3_map,
         conv4=(backbone.conv4.conv1.in_channels, backbone.conv4.pointwise.out_channels),
         separable_example={'channels': 728, 'kernel': k,
@@ -586,12 +591,12 @@ def answer_train_simplenet(doc: Document, facts: Facts, question: Question) -> N
     doc.para('**Why this set-up.** The loss is the cross-entropy of the two logits, i.e. the negative '
              'log-likelihood of a softmax classifier: a differentiable stand-in for the error rate '
              'that also rewards confident correct answers. Adam adapts the step size of every '
-             'parameter from running moments of its gradient, so the default learning rate of 0.001 '
-             'works without tuning. The random crop and flip are label-preserving changes that make '
-             'memorising the training images harder. The validation set chooses the epoch (the '
-             'checkpoint is rewritten only when validation accuracy improves) and the test set is '
-             'reported only at that epoch, so no choice is tuned on the test set and its accuracy '
-             'stays an unbiased estimate.')
+             'parameter from running moments of its gradient, so its default learning rate of 0.001 '
+             'usually works without much tuning. The random crop and flip are label-preserving '
+             'changes that make memorising the training images harder. The validation set chooses '
+             'the epoch (the checkpoint is rewritten only when validation accuracy improves) and the '
+             'test set is reported only at that epoch, so no choice is tuned on the test set and its '
+             'accuracy stays an unbiased estimate.')
 
 
 def answer_curves(doc: Document, facts: Facts, question: Question) -> None:
@@ -746,8 +751,9 @@ def answer_det(doc: Document, facts: Facts, question: Question) -> None:
     doc.para(f'For the fake output of {run.label}: EER {pct(100 * second["eer"])}, average precision '
              f'{auc(second["average_precision"])}, arg-max accuracy '
              f'{pct(run.metrics["accuracy_at_argmax_percent"])} (from `{run.run.metrics}`). The first '
-             'output\'s DET curve is the mirror image: its errors are the complements of the fake '
-             'output\'s.')
+             'output, high for real images, is roughly the negative of the second, so its DET curve '
+             'is roughly the second\'s reflected through the centre (both error rates replaced by '
+             'their complements), far from the lower-left corner.')
 
 
 # --- Chapter 2 -------------------------------------------------------------------------------------
@@ -793,9 +799,9 @@ def answer_chance(doc: Document, facts: Facts, question: Question) -> None:
         doc.para('**So SimpleNet is not distinguishable from chance on synthetic faces.** A GAN face '
                  'has no swapped region and no seam: it differs from a real photo in faint, image-wide '
                  'statistics, such as the periodic high-frequency traces of the generator\'s '
-                 'upsampling layers. SimpleNet throws most high-frequency detail away with three 2×2 '
-                 f'max-pools, and {fc_share:.0f}% of its weights sit in one fully connected layer that '
-                 'ties each decision to fixed image positions.', fit,
+                 'upsampling layers. SimpleNet looks through only three 7×7 convolutions, each followed '
+                 f'by 2×2 max-pooling, and {fc_share:.0f}% of its weights sit in one fully connected '
+                 'layer that ties each decision to fixed image positions.', fit,
                  'A deeper network pretrained on natural images (Chapter 3) is the assignment\'s '
                  'answer.')
     doc.para(data_caveat(facts), small=True)
@@ -846,28 +852,35 @@ def answer_structure(doc: Document, facts: Facts, question: Question) -> None:
     doc.para(f'The backbone has {models.n_plain_convs} ordinary convolutions, '
              f'{models.n_separable} separable convolutions and {models.n_shortcut_convs} 1×1 shortcut '
              f'convolutions, grouped as follows (counted in the model):')
+    channels = models.block_channels
+    entry = channels[:3]
+    middle = channels[3:3 + models.n_middle_blocks]
     doc.bullets([
-        '**Entry flow:** two 3×3 convolutions (32 and 64 channels, the first with stride 2), then '
-        'three residual blocks of two separable convolutions each (128, 256, 728 channels), each ending '
+        f'**Entry flow:** two 3×3 convolutions ({models.stem_channels[0]} and '
+        f'{models.stem_channels[1]} channels, the first with stride 2), then three residual blocks of '
+        f'two separable convolutions each ({", ".join(str(c) for c in entry)} channels), each ending '
         'in a stride-2 max-pool, with a strided 1×1 convolution on the shortcut.',
         f'**Middle flow:** {models.n_middle_blocks} identical residual blocks of three '
-        '(ReLU, 3×3 separable convolution, batch norm) at 728 channels, with identity shortcuts.',
-        f'**Exit flow:** one more strided residual block (728→1024), two separable convolutions '
-        f'(1024→1536→{models.conv4[1]}), global average pooling and the fully connected classifier.',
+        f'(ReLU, 3×3 separable convolution, batch norm) at {middle[0] if middle else "n/a"} channels, '
+        'with identity shortcuts.',
+        f'**Exit flow:** one more strided residual block ({channels[-2]}→{channels[-1]}), two '
+        f'separable convolutions ({channels[-1]}→{models.conv4[0]}→{models.conv4[1]}), global '
+        'average pooling and the fully connected classifier.',
     ])
     doc.para(f'That is {models.n_blocks} residual blocks in all. Every convolution is followed by batch '
-             'normalisation; the residual connections (as in ResNet) let the 36-layer feature '
-             f'extractor train without vanishing gradients. The total stride is '
+             'normalisation; the residual connections (as in ResNet) let the '
+             f'{models.n_plain_convs + models.n_separable}-layer feature extractor train without '
+             'vanishing gradients. The total stride is '
              f'{INPUT_SIZE // models.feature_map[-1]}: a {INPUT_SIZE}×{INPUT_SIZE} input gives a '
-             f'{models.feature_map[1]}×{models.feature_map[2]} feature map.')
+             f'feature map of {models.feature_map[1]}×{models.feature_map[2]} positions.')
 
 
 def answer_input_and_fc(doc: Document, facts: Facts, question: Question) -> None:
     n_in, n_out = facts.models.backbone_fc
     doc.para('Xception was trained on ImageNet at 299×299 pixels (a 10×10 final feature map). Because '
              'the feature map is reduced by global average pooling before the classifier, any input of '
-             f'at least 32×32 works; the course images are {INPUT_SIZE}×{INPUT_SIZE} and give a '
-             f'{facts.models.feature_map[1]}×{facts.models.feature_map[2]} map. The original classifier '
+             f'at least 32×32 works; the course images are {INPUT_SIZE}×{INPUT_SIZE} and give a map '
+             f'of {facts.models.feature_map[1]}×{facts.models.feature_map[2]}. The original classifier '
              f'read from the model is `fc = Linear({n_in}, {n_out})`: one logit for each of the '
              f'{n_out} ImageNet classes, {facts.models.backbone_fc_params:,} parameters.')
 
@@ -1028,7 +1041,7 @@ def answer_saliency_figures(doc: Document, facts: Facts, question: Question) -> 
                            'manipulation it has learnt.')
         elif chance is False:
             context.append('The model separates the classes better than chance, so its maps show '
-                           'what that separation rests on.')
+                           'which pixels that decision is most sensitive to.')
     doc.para(saliency_numbers(facts, run.run.dataset, run.run.model), *context)
 
 
@@ -1095,8 +1108,8 @@ def answer_grad_cam_code(doc: Document, facts: Facts, question: Question) -> Non
              'A^k of one convolutional layer, here `conv3`. Each channel gets the weight '
              'α_k = mean over positions of ∂y^c/∂A^k (its global-average-pooled gradient); the map is '
              'ReLU(Σ_k α_k A^k), up-sampled to the image and laid over it. The ReLU keeps only the '
-             'regions that raise the score. Unlike a saliency map it is class-discriminative and '
-             'smooth, but coarse: its resolution is that of the layer.')
+             'regions that raise the score. Compared with a pixel-gradient saliency map it is smoother '
+             'and more class-discriminative, but coarse: its resolution is that of the layer.')
     models = facts.models
     doc.para('`get_grad_cam_visualization` draws one random test image, runs pytorch-grad-cam\'s '
              '`GradCAM` on `model.conv3` with the predicted class as target, overlays the map on the '
@@ -1237,8 +1250,8 @@ def front_page(doc: Document, facts: Facts) -> None:
     rows.append(['device', ', '.join(devices) or 'not recorded'])
     if facts.timings:
         total = sum(step['seconds'] for step in facts.timings)
-        rows.append(['total run time', f'{duration(total)} over {len(facts.timings)} steps of '
-                                       '`run_me.sh` (Appendix A)'])
+        rows.append(['total run time', f'{duration(total)}: the {len(facts.timings)} steps of '
+                                       '`run_me.sh` before this report (Appendix A)'])
     seeds = sorted({str(r.record.get('seed')) for r in facts.runs.values() if r.record})
     if seeds:
         rows.append(['seed', ', '.join(seeds)])
