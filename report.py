@@ -898,6 +898,9 @@ def answer_features(doc: Document, facts: Facts, question: Question) -> None:
 
 def answer_backbone_params(doc: Document, facts: Facts, question: Question) -> None:
     models = facts.models
+    doc.para(f'The Xception backbone has **{models.backbone_params:,}** trainable parameters, '
+             f'{models.backbone_fc_params:,} of them in its {models.backbone_fc[1]}-class classifier '
+             '(counted on the model built by `xception.build_xception_backbone`).')
     doc.table(['network', 'trainable parameters'],
               [['Xception backbone with its ImageNet classifier', count(models.backbone_params)],
                [f'of which fc ({models.backbone_fc[0]}→{models.backbone_fc[1]})',
@@ -905,9 +908,7 @@ def answer_backbone_params(doc: Document, facts: Facts, question: Question) -> N
                ['feature extractor alone', count(models.backbone_params - models.backbone_fc_params)]],
               'parameters of the Xception backbone, counted with `utils.get_nof_params`',
               question.label, align='lr')
-    from utils import get_nof_params as counter
-
-    code_reference(doc, counter)
+    code_reference(doc, get_nof_params)
 
 
 def answer_head(doc: Document, facts: Facts, question: Question) -> None:
