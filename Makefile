@@ -18,11 +18,9 @@ venv: $(STAMP)  ## create .venv and install requirements.txt (only when it chang
 
 run: $(STAMP)  ## train every model, run every analysis, write the report
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ./run_me.sh
-	$(VENV_PY) report.py
 
 quick: $(STAMP)  ## the same chain on tiny demo data, one epoch each (a few minutes)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" QUICK=1 ./run_me.sh
-	$(VENV_PY) report.py
 
 test: $(STAMP)  ## lint, then the test suite
 	$(VENV)/bin/ruff check .

@@ -19,7 +19,7 @@ from cli import run_cli
 from devices import model_device
 from faces_dataset import CLASS_NAMES
 from presets import unnormalize
-from runs import figure_path
+from runs import figure_path, initialisation_note
 
 
 class MissingClassError(ValueError):
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> list[str]:
     for label, image in sorted(images.items()):
         visualization, predicted, probability = grad_cam_of_image(image, model)
         figure = plot_grad_cam(visualization, label, predicted, probability,
-                               f'Grad-CAM of {model_name}.conv3 on {args.dataset}')
+                               f'Grad-CAM of {model_name}.conv3 on {args.dataset}'
+                               f'{initialisation_note(args.dataset, model_name)}')
         kind = f'{CLASS_NAMES[label].capitalize()}_Image_grad_cam'
         written.append(str(save_figure(figure, figure_path(args.dataset, model_name, kind), dpi=110)))
         print(f'{CLASS_NAMES[label]} image: predicted {CLASS_NAMES[predicted]} (p = {probability:.3f})')

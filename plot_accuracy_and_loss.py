@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from analysis_cli import use_agg_backend
 from cli import run_cli
@@ -40,7 +41,10 @@ def plot_metric(record: dict, metric: str, model_name: str, dataset_name: str,
     axes.set_ylabel('Loss (mean per sample)' if metric == 'loss' else 'Accuracy [%]')
     title = 'Loss' if metric == 'loss' else 'Accuracy'
     axes.set_title(f'{title} vs. epoch: {model_name} on {dataset_name}')
-    axes.xaxis.get_major_locator().set_params(integer=True)
+    # Whole epochs only, with half an epoch of room: one epoch is one tick at 1, not 0.96-1.04.
+    epochs = len(record[f'train_{metric}'])
+    axes.set_xlim(0.5, epochs + 0.5)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()

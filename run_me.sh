@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Train every model and run every analysis of the assignment; figures go to figures/.
+# Train every model, run every analysis of the assignment and write the report: figures go to
+# figures/, the answers to report/report.pdf and report/report.md. The chain comes from runs.py.
 #
 #   ./run_me.sh            the assignment's chain with its hyper-parameters (course data if found,
 #                          else the `small` demo datasets, generated on first use)
@@ -43,46 +44,48 @@ if [ "$QUICK" = 1 ]; then
     export FACES_DATA_ROOT=demo_datasets_quick
     echo "QUICK=1: tiny demo datasets in $FACES_DATA_ROOT, one epoch per training."
     step demo-data "$PYTHON" make_demo_datasets.py --out "$FACES_DATA_ROOT" --scale quick --seed "$SEED"
-    EPOCHS=1; EPOCHS_XCEPTION=1
 elif [ -z "${FACES_DATA_ROOT:-}" ] && [ ! -d Assignment4_datasets ] && [ ! -d ../Assignment4_datasets ]; then
     echo "No course data found: using demo datasets (a generated stand-in) in demo_datasets/."
     step demo-data "$PYTHON" make_demo_datasets.py --out demo_datasets --scale "${DEMO_SCALE:-small}" --seed "$SEED"
-    EPOCHS=5; EPOCHS_XCEPTION=2
-else
-    EPOCHS=5; EPOCHS_XCEPTION=2
 fi
 
-train() {  # train DATASET MODEL EPOCHS
-    step "train-$1-$2" "$PYTHON" train_main.py -d "$1" -m "$2" --lr 0.001 -b 32 -e "$3" -o Adam --seed "$SEED"
-}
-analyse() {  # analyse SCRIPT DATASET MODEL
-    step "${1%.py}-$2-$3" "$PYTHON" "$1" -m "$3" -cpp "checkpoints/$2_$3_Adam.pt" -d "$2" --seed "$SEED"
+# --- the chain: runs.py prints one `dataset model optimizer epochs analyses...` line a run -----
+if [ "$QUICK" = 1 ]; then CHAIN=$("$PYTHON" runs.py --quick); else CHAIN=$("$PYTHON" runs.py); fi \
+    || { echo "*** run_me.sh: 'python runs.py' failed" >&2; exit 1; }
+mapfile -t RUNS <<< "$CHAIN"
+
+run_file() {  # run_file log|checkpoint DATASET MODEL OPTIMIZER: the path runs.py gives that file
+    "$PYTHON" -c 'import sys, runs; print(getattr(runs, sys.argv[1] + "_path")(*sys.argv[2:]))' "$@"
 }
 
 step samples "$PYTHON" plot_samples_of_faces_datasets.py --seed "$SEED"
 
-train fakes_dataset SimpleNet "$EPOCHS"
-train synthetic_dataset SimpleNet "$EPOCHS"
-train synthetic_dataset XceptionBased "$EPOCHS_XCEPTION"
+# Each run is trained, then analysed, so a failure late in the chain keeps every earlier result.
+for line in "${RUNS[@]}"; do
+    read -r dataset model optimizer epochs analyses <<< "$line"
+    checkpoint=$(run_file checkpoint "$dataset" "$model" "$optimizer")
+    step "train-$dataset-$model" "$PYTHON" train_main.py -d "$dataset" -m "$model" --lr 0.001 -b 32 \
+        -e "$epochs" -o "$optimizer" --seed "$SEED"
+    for analysis in $analyses; do
+        case $analysis in
+            plots) step "plots-$dataset-$model" "$PYTHON" plot_accuracy_and_loss.py -m "$model" \
+                       -j "$(run_file log "$dataset" "$model" "$optimizer")" -d "$dataset" ;;
+            numerical) step "numerical_analysis-$dataset-$model" "$PYTHON" numerical_analysis.py \
+                           -m "$model" -cpp "$checkpoint" -d "$dataset" --seed "$SEED" ;;
+            saliency) step "saliency_map-$dataset-$model" "$PYTHON" saliency_map.py \
+                          -m "$model" -cpp "$checkpoint" -d "$dataset" --seed "$SEED" ;;
+            grad_cam) step "grad_cam_analysis-$dataset-$model" "$PYTHON" grad_cam_analysis.py \
+                          -m "$model" -cpp "$checkpoint" -d "$dataset" --seed "$SEED" ;;
+            # The bonus: export the best-validation checkpoint to bonus_model.pt, then evaluate it.
+            bonus) step bonus-main "$PYTHON" bonus_main.py --export "$checkpoint" --seed "$SEED" ;;
+            *) echo "*** run_me.sh: unknown analysis '$analysis' in the chain of runs.py" >&2; exit 1 ;;
+        esac
+    done
+done
 
-for run in fakes_dataset:SimpleNet synthetic_dataset:SimpleNet synthetic_dataset:XceptionBased; do
-    dataset=${run%%:*} model=${run##*:}
-    step "plots-$dataset-$model" "$PYTHON" plot_accuracy_and_loss.py -m "$model" -j "out/${dataset}_${model}_Adam.json" -d "$dataset"
-done
-for run in fakes_dataset:SimpleNet synthetic_dataset:SimpleNet synthetic_dataset:XceptionBased; do
-    analyse numerical_analysis.py "${run%%:*}" "${run##*:}"
-done
-analyse saliency_map.py fakes_dataset SimpleNet
-analyse saliency_map.py synthetic_dataset XceptionBased
-for run in fakes_dataset:SimpleNet synthetic_dataset:SimpleNet synthetic_dataset:XceptionBased; do
-    analyse grad_cam_analysis.py "${run%%:*}" "${run##*:}"
-done
-
-# --- bonus: train on fakes, export the best-validation checkpoint, evaluate ---------------------
-train fakes_dataset BonusNet "$EPOCHS"
-analyse numerical_analysis.py fakes_dataset BonusNet
-step bonus-main "$PYTHON" bonus_main.py --export checkpoints/fakes_dataset_BonusNet_Adam.pt --seed "$SEED"
+# --- the report: every question answered from the files above --------------------------------
+step report "$PYTHON" report.py
 
 echo
-echo "run_me.sh finished: logs in out/, checkpoints in checkpoints/, figures in figures/."
-echo "Step timings: $TIMINGS. Write the report with: python report.py"
+echo "run_me.sh finished: logs in out/, checkpoints in checkpoints/, figures in figures/,"
+echo "the report in report/report.pdf and report/report.md. Step timings: $TIMINGS."

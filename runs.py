@@ -7,6 +7,7 @@ functions, so renaming an output or adding a run is a one-line change here.
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,30 @@ def lock_path(dataset: str, model: str, optimizer: str = DEFAULT_OPTIMIZER) -> P
 def metrics_path(dataset: str, model: str) -> Path:
     """out/<dataset>_<model>_metrics.json, written by numerical_analysis.py."""
     return Path(OUTPUT_DIR) / f'{dataset}_{model}_metrics.json'
+
+
+def saliency_stats_path(dataset: str, model: str) -> Path:
+    """out/<dataset>_<model>_saliency_stats.json: where saliency_map.py's mean maps put their mass."""
+    return Path(OUTPUT_DIR) / f'{dataset}_{model}_saliency_stats.json'
+
+
+def logged_pretrained(dataset: str, model: str, optimizer: str = DEFAULT_OPTIMIZER) -> bool | None:
+    """`pretrained` of the last record in the run's training log; None when not recorded."""
+    try:
+        records = json.loads(log_path(dataset, model, optimizer).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(records, list) or not records or not isinstance(records[-1], dict):
+        return None
+    value = records[-1].get('pretrained')
+    return value if isinstance(value, bool) else None
+
+
+def initialisation_note(dataset: str, model: str, optimizer: str = DEFAULT_OPTIMIZER) -> str:
+    """' (RANDOM INIT: no ImageNet weights)' for a run logged as not pretrained, else ''."""
+    if logged_pretrained(dataset, model, optimizer) is False:
+        return ' (RANDOM INIT: no ImageNet weights)'
+    return ''
 
 
 def figure_path(dataset: str, model: str, kind: str) -> Path:

@@ -1,15 +1,19 @@
-"""QUICK=1 ./run_me.sh end to end in a copy of the project: every expected file, every JSON parses."""
+"""QUICK=1 ./run_me.sh end to end in a copy of the project: every expected file, every JSON parses,
+and the report it ends with."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pypdfium2
 import pytest
 
+import runs
 from helpers import PROJECT_ROOT
 
 RUNS = ('fakes_dataset_SimpleNet', 'synthetic_dataset_SimpleNet', 'synthetic_dataset_XceptionBased',
@@ -23,13 +27,15 @@ EXPECTED_FIGURES = (
        for kind in ('saliency_maps_and_images_pairs', 'mean_saliency_maps')]
     + [f'{run}_{kind}_Image_grad_cam.png' for run in ANALYSED for kind in ('Real', 'Fake')])
 EXPECTED_OUT = ([f'{run}_Adam.json' for run in RUNS] + [f'{run}_metrics.json' for run in RUNS]
+                + [f'{run}_saliency_stats.json' for run in ('fakes_dataset_SimpleNet',
+                                                            'synthetic_dataset_XceptionBased')]
                 + ['bonus_main.json', 'run_me_timings.tsv'])
 EXPECTED_CHECKPOINTS = [f'{run}_Adam.pt' for run in RUNS] + ['bonus_model.pt']
 
 
 @pytest.fixture(scope='module')
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the project's code after `QUICK=1 ./run_me.sh` and `python report.py`."""
+    """A copy of the project's code after `QUICK=1 ./run_me.sh` (which ends by writing the report)."""
     project = tmp_path_factory.mktemp('project')
     tracked = subprocess.run(['git', 'ls-files'], cwd=PROJECT_ROOT, capture_output=True, text=True)
     names = tracked.stdout.split() if tracked.returncode == 0 else []
@@ -44,9 +50,6 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = subprocess.run(['bash', 'run_me.sh'], cwd=project, env=env, capture_output=True,
                             text=True, timeout=900)
     assert result.returncode == 0, f'run_me.sh failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}'
-    report = subprocess.run([sys.executable, 'report.py'], cwd=project, env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert report.returncode == 0, report.stderr
     return project
 
 
@@ -72,16 +75,28 @@ def test_every_json_parses_and_training_logs_have_one_epoch(quick_run: Path) -> 
 def test_timings_name_every_step(quick_run: Path) -> None:
     rows = (quick_run / 'out' / 'run_me_timings.tsv').read_text().splitlines()
     steps = [row.split('\t')[0] for row in rows[1:]]
-    assert steps[0] == 'demo-data' and steps[-1] == 'bonus-main'
-    assert 'train-synthetic_dataset-XceptionBased' in steps
+    assert steps[0] == 'demo-data' and steps[1] == 'samples' and steps[-1] == 'report'
+    # The chain of runs.py: each run trained, then its analyses; the bonus evaluated after BonusNet.
+    trained = [step.removeprefix('train-') for step in steps if step.startswith('train-')]
+    assert trained == [f'{run.dataset}-{run.model}' for run in runs.ASSIGNMENT_RUNS]
+    assert steps.index('bonus-main') > steps.index('train-fakes_dataset-BonusNet')
+    assert steps.index('saliency_map-synthetic_dataset-XceptionBased') > \
+        steps.index('train-synthetic_dataset-XceptionBased')
 
 
-def test_report_lists_every_figure_and_no_missing_input(quick_run: Path) -> None:
+def test_report_answers_every_question_with_every_figure_and_no_missing_input(quick_run: Path) -> None:
     markdown = (quick_run / 'report' / 'report.md').read_text()
     for name in EXPECTED_FIGURES:
         assert f'figures/{name}' in markdown
+    numbers = [int(n) for n in re.findall(r'^### Q(\d+) ', markdown, re.MULTILINE)]
+    assert numbers == list(range(1, 36)) and '\n## Bonus\n' in markdown
+    assert 'DEMO data' in markdown and 'randomly initialised' in markdown
     summary = json.loads((quick_run / 'report' / 'summary.json').read_text())
     assert summary['missing'] == []
     assert summary['xception_parameters'] == {'backbone': 22_855_952, 'xception_based': 23_128_786,
                                               'difference': 272_834}
-    assert (quick_run / 'report' / 'report.pdf').read_bytes()[:4] == b'%PDF'
+    pdf = pypdfium2.PdfDocument(str(quick_run / 'report' / 'report.pdf'))
+    try:
+        assert len(pdf) == summary['pdf']['pages'] > 15
+    finally:
+        pdf.close()

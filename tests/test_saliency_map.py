@@ -109,3 +109,42 @@ def test_script_writes_both_figures(trained_runs: Path, data_root: Path, workdir
     for name in names:
         assert f'figures/{name}' in result.stdout
         assert (workdir / 'figures' / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_pairs_are_half_real_half_fake_and_reals_first() -> None:
+    labels = torch.tensor([0] * 10 + [1] * 5)
+    dataset = TensorDataset(torch.zeros(15, 3, 2, 2), labels)
+    chosen = sm.choose_pair_indices(dataset, 12, torch.Generator().manual_seed(0))
+    assert len(chosen) == 12 == len(set(chosen))
+    assert [int(labels[i]) for i in chosen] == [0] * 7 + [1] * 5  # every fake, reals fill the rest
+    few = sm.choose_pair_indices(dataset, 4, torch.Generator().manual_seed(0))
+    assert [int(labels[i]) for i in few] == [0, 0, 1, 1]
+
+
+def test_pairs_figure_titles_carry_p_fake_and_share_one_colour_scale() -> None:
+    images = torch.zeros(4, 3, H, W)
+    maps = torch.stack([torch.full((H, W), float(v)) for v in (1, 2, 3, 4)])
+    figure = sm.plot_saliency_pairs(images, maps, torch.tensor([0, 0, 1, 1]), 'title',
+                                    torch.tensor([0.1, 0.2, 0.9, 0.8]))
+    try:
+        titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+        assert titles[0] == 'real, p(fake)=0.10' and 'fake, p(fake)=0.90' in titles
+        limits = {ax.images[0].get_clim() for ax in figure.axes if ax.images and
+                  ax.get_title() == 'saliency'}
+        assert len(limits) == 1  # one colour scale for every map
+    finally:
+        sm.plt.close(figure)
+
+
+def test_saliency_statistics_find_the_centre_and_a_grid() -> None:
+    size = 64
+    centre = torch.zeros(size, size)
+    centre[16:48, 16:48] = 1.0
+    grid = torch.zeros(size, size)
+    grid[::8, ::8] = 1.0  # a pattern repeating every 8 pixels
+    stats = sm.saliency_statistics({0: centre, 1: grid})
+    assert stats['real']['centre_share'] == pytest.approx(1.0)
+    assert stats['fake']['centre_share'] == pytest.approx(0.25)
+    assert stats['fake']['lattice']['8']['share'] == pytest.approx(1.0)
+    assert stats['fake']['lattice']['4']['share'] < 0.5
+    assert stats['real']['lattice']['8']['flat_map_share'] == pytest.approx(63 / (size * size - 1))

@@ -45,6 +45,20 @@ def test_plot_accuracy_and_loss_writes_both_figures(trained_runs: Path,
             assert image.format == 'PNG' and image.width > 300
 
 
+@pytest.mark.parametrize('epochs', [1, 3])
+def test_epoch_axis_has_whole_epochs_only(epochs: int, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    kept, close = [], plot_accuracy_and_loss.plt.close
+    monkeypatch.setattr(plot_accuracy_and_loss.plt, 'close', kept.append)
+    record = {f'{split}_loss': [0.5] * epochs for split in ('train', 'val', 'test')}
+    plot_accuracy_and_loss.plot_metric(record, 'loss', 'SimpleNet', 'fakes_dataset',
+                                       tmp_path / 'loss.png')
+    axes = kept[0].axes[0]
+    ticks = [t for t in axes.get_xticks() if axes.get_xlim()[0] <= t <= axes.get_xlim()[1]]
+    assert ticks == list(range(1, epochs + 1))  # one epoch: a single tick at 1, not 0.96-1.04
+    close(kept[0])
+
+
 def test_plot_samples_writes_the_grid(data_root: Path, workdir: Path) -> None:
     written = plot_samples_of_faces_datasets.main(['--data-root', str(data_root)])
     assert written == Path('figures/datasets_samples.png')
