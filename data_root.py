@@ -1,4 +1,7 @@
-"""Where the datasets are: --data-root, else $FACES_DATA_ROOT, else the first default folder found."""
+"""Where the datasets are: --data-root, else $FACES_DATA_ROOT, else the first default folder found.
+
+`python data_root.py` exits 0 when course data (or $FACES_DATA_ROOT) is found, 1 otherwise (run_me.sh).
+"""
 from __future__ import annotations
 
 import os
@@ -31,6 +34,12 @@ def data_root_candidates(cwd: Path | None = None) -> list[Path]:
     if holds_course_datasets(cwd.resolve().parent):
         candidates.append(Path('..'))
     return [*candidates, Path(DEMO_DATA_DIR)]
+
+
+def course_data_found() -> bool:
+    """True when $FACES_DATA_ROOT is set or a default folder other than the demo data exists."""
+    return bool(os.environ.get(DATA_ROOT_ENV)) or any(
+        p.is_dir() for p in data_root_candidates() if p != Path(DEMO_DATA_DIR))
 
 
 def search_order_text() -> str:
@@ -95,3 +104,7 @@ def split_dir(root: Path, dataset_name: str, dataset_part: str) -> Path:
         raise FileNotFoundError(f'Split folder {folder} not found: {dataset_dir} must hold '
                                 f'{"/, ".join(DATASET_PARTS)}/ (see {README_DATA_SECTION}).')
     return folder
+
+
+if __name__ == '__main__':
+    sys.exit(0 if course_data_found() else 1)

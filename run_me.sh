@@ -44,7 +44,7 @@ if [ "$QUICK" = 1 ]; then
     export FACES_DATA_ROOT=demo_datasets_quick
     echo "QUICK=1: tiny demo datasets in $FACES_DATA_ROOT, one epoch per training."
     step demo-data "$PYTHON" make_demo_datasets.py --out "$FACES_DATA_ROOT" --scale quick --seed "$SEED"
-elif [ -z "${FACES_DATA_ROOT:-}" ] && [ ! -d Assignment4_datasets ] && [ ! -d ../Assignment4_datasets ]; then
+elif ! "$PYTHON" data_root.py; then  # data_root.py owns the search order (README, "Data")
     echo "No course data found: using demo datasets (a generated stand-in) in demo_datasets/."
     step demo-data "$PYTHON" make_demo_datasets.py --out demo_datasets --scale "${DEMO_SCALE:-small}" --seed "$SEED"
 fi
