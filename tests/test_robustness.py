@@ -295,6 +295,7 @@ def test_the_parent_folder_holding_both_datasets_is_found(tmp_path: Path,
     monkeypatch.chdir(solution)
     monkeypatch.delenv('FACES_DATA_ROOT', raising=False)
     assert resolve_data_root(announce=False) == Path('..')
+    assert subprocess.run([sys.executable, str(PROJECT_ROOT / 'data_root.py')], env=script_env()).returncode == 0
 
 
 def test_outputs_get_the_usual_permissions(tmp_path: Path) -> None:
