@@ -388,7 +388,7 @@ def code_reference(doc: Document, *functions: Any) -> None:
         summary = ' '.join(own_docstring(function).split('\n\n')[0].split())
         block = f'# {source}, line {line}\ndef {signature_text(function)}:'
         if summary:
-            block += '\n' + textwrap.fill(summary, width=88, initial_indent='    """',
+            block += '\n' + textwrap.fill(summary, width=84, initial_indent='    """',
                                           subsequent_indent='    ') + '"""'
         blocks.append(block)
     doc.para('Implemented by ' + ', '.join(where) + '.')
@@ -951,7 +951,8 @@ def answer_train_xception(doc: Document, facts: Facts, question: Question) -> No
              + ('ImageNet (`' + str(run.record.get('pretrained_source')) + '`).' if run.pretrained
                 else 'random (no ImageNet weights could be loaded).' if run.pretrained is False
                 else 'not recorded.'))
-    doc.para(random_init_reminder(facts))
+    if facts.xception_random:
+        doc.para('See Q17 for what that means for Chapters 3-5.')
 
 
 # --- Chapter 4 -------------------------------------------------------------------------------------
@@ -1069,9 +1070,12 @@ def answer_saliency_compare(doc: Document, facts: Facts, question: Question) -> 
             focus = max(real['centre_share'], fake['centre_share']) > area + 0.05
             sentences.append(f'**SimpleNet on fakes_dataset:** the central box ({100 * area:.0f}% of '
                              f'the image) holds {real["centre_share"]:.2f} of the mean real map and '
-                             f'{fake["centre_share"]:.2f} of the mean fake map (flat: {area:.2f}): '
-                             + ('the network is most sensitive to the face, and ' if focus else
-                                'the maps are spread over the whole image, and ') + relation + '.')
+                             f'{fake["centre_share"]:.2f} of the mean fake map (flat: {area:.2f}); '
+                             + relation + '.')
+            if focus:
+                sentences.append('Part of the lean to the centre is the architecture\'s own: '
+                                 'SimpleNet\'s unpadded 7×7 convolutions see the outermost pixels '
+                                 'through fewer windows, which darkens the border of every map.')
     if xception:
         lattice = strongest_lattice(xception)
         real, fake = xception.get('real', {}), xception.get('fake', {})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import matplotlib
 from fpdf import FPDF, FontFace
-from fpdf.enums import TableCellFillMode, XPos, YPos
+from fpdf.enums import MethodReturnValue, TableCellFillMode, XPos, YPos
 from PIL import Image
 
 FONT_DIR = Path(matplotlib.get_data_path()) / 'fonts' / 'ttf'
@@ -325,11 +325,16 @@ def _bullets(pdf: ReportPDF, block: Bullets) -> None:
 
 
 def _code(pdf: ReportPDF, block: Code) -> None:
+    """A grey box of monospaced text, kept on one page when it fits on one."""
     pdf.set_font('Mono', '', CODE_SIZE)
     pdf.set_fill_color(*CODE_FILL)
     pdf.set_x(pdf.l_margin)
-    pdf.multi_cell(0, 4.2, block.text, fill=True, align='L', padding=(1.5, 2.5),
-                   new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    options = {'fill': True, 'align': 'L', 'padding': (1.5, 2.5)}
+    height = pdf.multi_cell(0, 4.2, block.text, dry_run=True, output=MethodReturnValue.HEIGHT,
+                            **options)
+    if pdf.room < height < pdf.page_break_trigger - MARGIN - pdf.t_margin:
+        pdf.add_page()
+    pdf.multi_cell(0, 4.2, block.text, new_x=XPos.LMARGIN, new_y=YPos.NEXT, **options)
     pdf.ln(2.5)
 
 
