@@ -162,6 +162,23 @@ def test_extensions_match_the_dataset_loader_and_no_torch_import() -> None:
     assert subprocess.run([sys.executable, '-c', code], cwd=PROJECT_ROOT, timeout=60).returncode == 0
 
 
+def test_detector_none_end_to_end_keeps_cropped_inputs(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    pixels = {}
+    for class_name in ('real', 'fake'):
+        (tmp_path / 'src' / class_name).mkdir(parents=True)
+        for i in range(5):
+            pixels[f'{class_name}/{i}.png'] = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+            Image.fromarray(pixels[f'{class_name}/{i}.png']).save(tmp_path / 'src' / f'{class_name}/{i}.png')
+    assert prepare(tmp_path / 'src', tmp_path / 'out', '--detector', 'none') == 0
+    rows = manifest(tmp_path / 'out' / 'faces')
+    assert len(rows) == 10
+    for row in rows:
+        assert (row['detector'], row['x'], row['y'], row['w'], row['h']) == ('none', '0', '0', '256', '256')
+        output = np.asarray(Image.open(tmp_path / 'out' / 'faces' / row['path']))
+        assert np.array_equal(output, pixels[row['source']])
+
+
 def test_unknown_detector_names_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="unknown detector 'mtcnn'; choose one of hog, cnn, none"):
         face_crop.get_detector('mtcnn')
