@@ -1,5 +1,8 @@
 """Train a model on one dataset: `python train_main.py -d fakes_dataset -m SimpleNet -e 5 -o Adam`.
 
+`torchrun --nproc_per_node=N train_main.py ...` trains the same run data-parallel on N processes
+(DistributedDataParallel; -b stays the global batch size, split evenly across the processes).
+
 Ctrl-C or SIGTERM keeps the state after the last finished epoch in checkpoints/<run>.interrupted.pt
 (resume with --resume) and never touches the previous completed run's checkpoint and log.
 """
@@ -12,8 +15,18 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from cli import add_common_args, non_negative_float, non_negative_int, positive_float, positive_int, run_cli
+from atomic_io import RunLockedError
+from cli import (
+    add_common_args,
+    error_line,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_cli,
+)
 from devices import pick_device, seed_everything
+from distributed import Distributed, env_world_size, process_group
 from interrupts import exit_code
 from presets import AUGMENT_PRESETS
 from registry import canonical_model_name, model_names
@@ -35,7 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--momentum', type=non_negative_float, default=0.9,
                         help='SGD momentum (default: 0.9; ignored by Adam)')
     parser.add_argument('--batch_size', '-b', type=positive_int, default=32,
-                        help='training batch size (default: 32)')
+                        help='training batch size (default: 32); under torchrun the global batch, '
+                             'split evenly across the processes')
     parser.add_argument('--epochs', '-e', type=positive_int, default=2, help='epochs (default: 2)')
     parser.add_argument('--model', '-m', default='SimpleNet', choices=model_names(),
                         help='model to train (default: SimpleNet)')
@@ -68,7 +82,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='fail instead of warning when ImageNet weights cannot be loaded')
     parser.add_argument('--no-progress', action='store_true', help='hide the tqdm bars')
     add_common_args(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    world_size = env_world_size()
+    if args.batch_size % world_size:
+        parser.error(f'argument --batch_size/-b: the global batch size {args.batch_size} does not '
+                     f'split evenly across {world_size} processes; pass a multiple of {world_size}')
+    return args
 
 
 def build_optimizer(name: str, model: nn.Module, lr: float, momentum: float,
@@ -111,16 +130,31 @@ def optimizer_hyperparameters(optimizer: torch.optim.Optimizer) -> dict:
             if v is None or isinstance(v, (bool, int, float, str, tuple, list))}
 
 
+def kept_state(trainer: Trainer, args: argparse.Namespace, model_name: str) -> str:
+    """What an interrupted run left: the epoch in its resumable state, and how to continue it."""
+    state = interrupted_checkpoint_path(args.dataset, model_name, args.optimizer)
+    return (f'the state after epoch {trainer.saved_epoch} is in {state}; continue with the same '
+            'command plus --resume' if trainer.saved_epoch else 'no epoch had finished')
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Train as the command line says; returns the run's JSON record."""
     args = parse_args(argv)
+    with process_group() as (distributed, device):
+        return train(args, distributed, device or pick_device())
+
+
+def train(args: argparse.Namespace, distributed: Distributed, device: torch.device) -> dict:
+    """Train on this process's share (all of it without torchrun); returns the run's JSON record."""
     model_name = canonical_model_name(args.model)
     seed_everything(args.seed)
-    device = pick_device()
     data_root = resolve_data_root(args.data_root)
     print(f'Device: {device} | model {model_name} | dataset {args.dataset} | '
           f'{args.optimizer} lr={args.lr} batch={args.batch_size} epochs={args.epochs} '
           f'workers={args.workers} threads={torch.get_num_threads()}')
+    if distributed.enabled:
+        print(f'Distributed: {distributed.world_size} processes ({distributed.backend}), '
+              f'batch {args.batch_size // distributed.world_size} per process')
 
     train_dataset = load_dataset(args.dataset, 'train', data_root, augment=args.augment)
     val_dataset = load_dataset(args.dataset, 'val', data_root)
@@ -146,26 +180,35 @@ def main(argv: list[str] | None = None) -> dict:
              'weight_decay': args.weight_decay, 'scheduler': args.scheduler,
              'warmup_epochs': args.warmup_epochs if args.scheduler != 'none' else None,
              'class_weights': class_weights.tolist() if class_weights is not None else None,
-             'patience': args.patience, 'resumed': args.resume}
+             'patience': args.patience, 'resumed': args.resume,
+             'world_size': distributed.world_size, 'backend': distributed.backend}
     if pretrained is not None:
         extra['pretrained'] = bool(pretrained)
         extra['pretrained_source'] = getattr(model, 'pretrained_source', None)
     logging_parameters = LoggingParameters(model_name=model_name, dataset_name=args.dataset,
                                            optimizer_name=args.optimizer,
                                            optimizer_params=hyperparameters, extra=extra)
-    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(weight=class_weights), args.batch_size,
+    if distributed.rank:  # other ranks augment and drop out differently; rank 0 keeps the seed
+        seed_everything(args.seed + distributed.rank)
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(weight=class_weights),
+                      args.batch_size // distributed.world_size,
                       train_dataset, val_dataset, test_dataset, device=device,
                       num_workers=args.workers, amp=args.amp, seed=args.seed,
                       show_progress=not args.no_progress, scheduler=scheduler,
-                      select_by=args.select_by, patience=args.patience)
+                      select_by=args.select_by, patience=args.patience, distributed=distributed)
     try:
         record = trainer.run(args.epochs, logging_parameters, resume=args.resume)
     except KeyboardInterrupt as interrupt:
-        state = interrupted_checkpoint_path(args.dataset, model_name, args.optimizer)
-        kept = (f'the state after epoch {trainer.saved_epoch} is in {state}; continue with the '
-                'same command plus --resume' if trainer.saved_epoch else 'no epoch had finished')
-        print(f'Interrupted: {kept}. The previous completed run is unchanged.', file=sys.stderr)
+        if distributed.is_main:
+            print(f'Interrupted: {kept_state(trainer, args, model_name)}. The previous completed run '
+                  'is unchanged.', file=sys.stderr)
         sys.exit(exit_code(interrupt))
+    except RuntimeError as error:  # under torchrun, also what a rank sees when another one stops
+        if not distributed.enabled or isinstance(error, RunLockedError):
+            raise
+        raise RuntimeError(f'rank {distributed.rank}: {error_line(error)} | '
+                           f'{kept_state(trainer, args, model_name)}; the previous completed run is '
+                           'unchanged.') from error
     best = record['best_epoch']
     print(f'Best epoch {best} by {args.select_by}: validation accuracy '
           f'{record["val_acc"][best - 1]:.2f}%, test accuracy there {record["test_acc"][best - 1]:.2f}%')

@@ -19,12 +19,13 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from atomic_io import RunLock, append_json_record, atomic_torch_save, read_json_list
 from checkpoints import read_checkpoint
 from devices import default_workers
+from distributed import SINGLE, Distributed, unique_train_samples
 from interrupts import StopRequest, deferred_interrupts
 from runs import checkpoint_path, interrupted_checkpoint_path, lock_path, log_path
 
@@ -91,7 +92,7 @@ class Trainer:
                  test_dataset: Dataset, *, device: torch.device | None = None,
                  num_workers: int | None = None, amp: bool | None = None, seed: int = 0,
                  show_progress: bool = True, scheduler: Any = None, select_by: str = 'val_acc',
-                 patience: int | None = None):
+                 patience: int | None = None, distributed: Distributed = SINGLE):
         if device is None:
             from utils import device
         if select_by not in SELECT_BY:
@@ -113,8 +114,13 @@ class Trainer:
         self.scheduler = scheduler
         self.select_by = select_by
         self.patience = patience
-        self.show_progress = show_progress
-        self.shuffle_generator = torch.Generator().manual_seed(seed)
+        # torchrun: train through DistributedDataParallel, rank 0 shows the bar, each rank augments
+        # with its own seed (rank 0 keeps `seed`, so a single process is unchanged).
+        self.distributed = distributed
+        self.seed = seed
+        self.train_model = distributed.wrap(self.model)
+        self.show_progress = show_progress and distributed.is_main
+        self.shuffle_generator = torch.Generator().manual_seed(seed + distributed.rank)
         self.epoch = 0
         self.last_scores: tuple[torch.Tensor, torch.Tensor] | None = None
         self.saved_epoch: int | None = None  # epoch of the interrupted state this run wrote/read
@@ -126,13 +132,17 @@ class Trainer:
         epoch with seeds drawn from the shuffle generator, so a resumed run augments identically."""
         key = id(dataset)
         if key not in self._loaders:
+            sampler = self.distributed.sampler(dataset, shuffle, self.batch_size, self.seed)
             self._loaders[key] = DataLoader(
-                dataset, batch_size=self.batch_size, shuffle=shuffle,
-                num_workers=self.num_workers,
+                dataset, batch_size=self.batch_size, shuffle=shuffle and sampler is None,
+                sampler=sampler, num_workers=self.num_workers,
                 persistent_workers=self.num_workers > 0 and not shuffle,
                 pin_memory=self.device.type == 'cuda',
                 generator=self.shuffle_generator if shuffle else None)
-        return self._loaders[key]
+        loader = self._loaders[key]
+        if isinstance(loader.sampler, DistributedSampler):
+            loader.sampler.set_epoch(self.epoch)
+        return loader
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if not self.amp:
@@ -167,6 +177,8 @@ class Trainer:
         """One pass over the shuffled training set; returns (mean loss per sample, accuracy %)."""
         self.model.train()
         total_loss, correct, seen = 0.0, 0, 0
+        uncounted_from = unique_train_samples(len(self.train_dataset), self.distributed.rank,
+                                              self.distributed.world_size)
         bar = self._progress(self._loader(self.train_dataset, shuffle=True),
                              f'Epoch [{self.epoch:03d}] train')
         for batch_index, (inputs, targets) in enumerate(self._stoppable(bar)):
@@ -174,7 +186,7 @@ class Trainer:
             targets = targets.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
             with self._autocast():
-                outputs = self.model(inputs)
+                outputs = self.train_model(inputs)
             loss = self._loss(outputs, targets)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
@@ -184,10 +196,17 @@ class Trainer:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            keep = max(0, min(targets.size(0), uncounted_from - seen))
+            if keep < targets.size(0):  # DistributedSampler's padding: trained on, never counted
+                outputs, targets = outputs[:keep].detach(), targets[:keep]
+                loss_value = self._loss(outputs, targets).item() if keep else 0.0
             total_loss += loss_value * targets.size(0)
             correct += (outputs.argmax(dim=1) == targets).sum().item()
             seen += targets.size(0)
-            bar.set_postfix(loss=f'{total_loss / seen:.3f}', acc=f'{100 * correct / seen:.2f}%')
+            bar.set_postfix(loss=f'{total_loss / max(seen, 1):.3f}',
+                            acc=f'{100 * correct / max(seen, 1):.2f}%')
+        total_loss, correct, seen = self.distributed.sum(total_loss, correct, seen)
+        self.distributed.broadcast_buffers(self.model)
         avg_loss, accuracy = total_loss / seen, 100.0 * correct / seen
         print(format_progress(self.epoch, avg_loss, accuracy, correct, seen), flush=True)
         return avg_loss, accuracy
@@ -211,7 +230,11 @@ class Trainer:
                 probabilities.append(torch.softmax(outputs.float(), dim=1)[:, 1].cpu())
                 labels.append(targets.cpu())
         self.model.train(was_training)
-        return total_loss / seen, 100.0 * correct / seen, torch.cat(probabilities), torch.cat(labels)
+        total_loss, correct, seen = self.distributed.sum(total_loss, correct, seen)
+        probabilities = self.distributed.gather(probabilities, len(dataset), self.batch_size,
+                                                torch.float32)
+        labels = self.distributed.gather(labels, len(dataset), self.batch_size, torch.int64)
+        return total_loss / seen, 100.0 * correct / seen, probabilities, labels
 
     def evaluate_model_on_dataloader(self, dataset: Dataset) -> tuple[float, float]:
         """Mean loss per sample and accuracy % on `dataset`, in eval mode without gradients.
@@ -243,7 +266,14 @@ class Trainer:
                 'optimizer': self.optimizer.state_dict(),
                 'scheduler': self.scheduler.state_dict() if self.scheduler is not None else None,
                 'scaler': self.scaler.state_dict(), 'record': record, 'best': best,
-                'stale_epochs': stale_epochs, 'rng': rng_state(self.shuffle_generator)}
+                'stale_epochs': stale_epochs, 'rng': rng_state(self.shuffle_generator),
+                **self._rank_rng_states()}
+
+    def _rank_rng_states(self) -> dict:
+        """Under torchrun, every rank's random state (`rng` alone is rank 0's)."""
+        if not self.distributed.enabled:
+            return {}
+        return {'rng_ranks': self.distributed.gather_objects(rng_state(self.shuffle_generator))}
 
     def _load_state(self, state: dict) -> tuple[dict, dict, int]:
         self.model.load_state_dict(state['model'])
@@ -251,7 +281,9 @@ class Trainer:
         if self.scheduler is not None and state.get('scheduler') is not None:
             self.scheduler.load_state_dict(state['scheduler'])
         self.scaler.load_state_dict(state['scaler'])
-        restore_rng_state(state['rng'], self.shuffle_generator)
+        ranks = state.get('rng_ranks') or []
+        restore_rng_state(ranks[self.distributed.rank] if len(ranks) == self.distributed.world_size
+                          else state['rng'], self.shuffle_generator)
         self.epoch = state['epoch']
         return state['record'], state['best'], state['stale_epochs']
 
@@ -260,10 +292,13 @@ class Trainer:
         """Train for `epochs`, keep the best epoch (by `select_by`), log all figures.
 
         Holds the run's lock throughout; a second process training the same run fails at start.
+        Under torchrun rank 0 holds the lock and alone writes files.
         """
         checkpoint, interrupted, log, lock = logging_parameters.paths
-        with RunLock(lock, f'Training run {logging_parameters.run_name}'), self.stop:
-            read_json_list(log)  # a corrupt log is reported (and moved aside) now, not at the end
+        with self.distributed.held_on_main(RunLock(lock, f'Training run {logging_parameters.run_name}')), \
+                self.stop:
+            # a corrupt log is reported (and moved aside) now, not at the end
+            self.distributed.from_main(lambda: len(read_json_list(log)))
             record, best, stale_epochs = self._start(logging_parameters, interrupted, resume)
             for epoch in range(self.epoch + 1, epochs + 1):
                 self.epoch = epoch
@@ -272,20 +307,21 @@ class Trainer:
                     break
                 stale_epochs = self._one_epoch(record, best, stale_epochs)
                 self.stop.check()
-                atomic_torch_save(self._state(record, best, stale_epochs), interrupted)
+                state = self._state(record, best, stale_epochs)
+                if self.distributed.is_main:
+                    atomic_torch_save(state, interrupted)
                 self.saved_epoch = self.epoch
             self._loaders.clear()
-            self._finish(record, best, logging_parameters, checkpoint, interrupted)
+            if self.distributed.is_main:
+                self._finish(record, best, logging_parameters, checkpoint, interrupted)
         return record
 
     def _start(self, logging_parameters: LoggingParameters, interrupted: Path,
                resume: bool) -> tuple[dict, dict, int]:
         """A fresh record, or the state of the interrupted run when resuming."""
         if resume:
-            if not interrupted.is_file():
-                raise FileNotFoundError(f'--resume: no interrupted state {interrupted} to resume '
-                                        f'for run {logging_parameters.run_name}.')
-            state = read_checkpoint(interrupted)
+            state = self.distributed.from_main(
+                lambda: self._read_interrupted(interrupted, logging_parameters.run_name))
             record, best, stale_epochs = self._load_state(state)
             self.saved_epoch = self.epoch
             print(f'Resuming {logging_parameters.run_name} after epoch {self.epoch} from {interrupted}')
@@ -308,6 +344,14 @@ class Trainer:
         best = {'epoch': None, 'score': -math.inf, 'model': None, 'val_acc': None,
                 'test_acc': None, 'val_auc': None}
         return record, best, 0
+
+    @staticmethod
+    def _read_interrupted(interrupted: Path, run_name: str) -> dict:
+        """The resumable state of an interrupted run; a missing file is a named error."""
+        if not interrupted.is_file():
+            raise FileNotFoundError(f'--resume: no interrupted state {interrupted} to resume '
+                                    f'for run {run_name}.')
+        return read_checkpoint(interrupted)
 
     def _one_epoch(self, record: dict, best: dict, stale_epochs: int) -> int:
         """Train, validate and test once; update the record and the best state; returns stale epochs."""
