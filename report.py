@@ -87,7 +87,7 @@ def data_section(runs: dict, report: Report) -> dict:
     for root in roots:
         manifest_path = Path(root) / 'MANIFEST.json'
         if manifest_path.is_file():
-            from make_demo_datasets import manifest_digest, read_manifest
+            from demo_data.manifest import manifest_digest, read_manifest
 
             manifest = read_manifest(root) or {}
             digest = manifest_digest(root)
