@@ -192,7 +192,7 @@ def gather_data(gathered: dict[tuple[str, str], RunFacts]) -> dict:
     for root in roots:
         path = Path(root)
         if path.is_dir() and is_demo_root(path):
-            from make_demo_datasets import manifest_digest, read_manifest
+            from demo_data.manifest import manifest_digest, read_manifest
 
             manifest = read_manifest(path) or {}
             info['roots'][root] = {'source': 'demo', 'scale': manifest.get('scale'),

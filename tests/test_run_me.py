@@ -33,15 +33,24 @@ EXPECTED_OUT = ([f'{run}_Adam.json' for run in RUNS] + [f'{run}_metrics.json' fo
 EXPECTED_CHECKPOINTS = [f'{run}_Adam.pt' for run in RUNS] + ['bonus_model.pt']
 
 
+def _project_code() -> list[str]:
+    """The code run_me.sh needs: top-level scripts and the packages beside them (e.g. demo_data/)."""
+    tracked = subprocess.run(['git', 'ls-files'], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    names = tracked.stdout.split() if tracked.returncode == 0 else []
+    if not any(name.endswith('.py') for name in names):
+        found = [*PROJECT_ROOT.glob('*.py'), *PROJECT_ROOT.glob('*/*.py'), PROJECT_ROOT / 'run_me.sh']
+        names = [path.relative_to(PROJECT_ROOT).as_posix() for path in found]
+    folders = {''} | {name.rpartition('/')[0] for name in names if name.endswith('/__init__.py')}
+    return [name for name in names
+            if name.endswith(('.py', '.sh')) and name.rpartition('/')[0] in folders]
+
+
 @pytest.fixture(scope='module')
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the project's code after `QUICK=1 ./run_me.sh` (which ends by writing the report)."""
     project = tmp_path_factory.mktemp('project')
-    tracked = subprocess.run(['git', 'ls-files'], cwd=PROJECT_ROOT, capture_output=True, text=True)
-    names = tracked.stdout.split() if tracked.returncode == 0 else []
-    names = [n for n in names if '/' not in n and n.endswith(('.py', '.sh'))] or \
-        [p.name for p in PROJECT_ROOT.glob('*.py')] + ['run_me.sh']
-    for name in names:
+    for name in _project_code():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(PROJECT_ROOT / name, project / name)
     python_dir = str(Path(sys.executable).parent)
     env = {**os.environ, 'QUICK': '1', 'PYTHON': sys.executable, 'XCEPTION_WEIGHTS': 'none',
