@@ -31,9 +31,10 @@ DETECT_MAX_SIDE = 1024
 CNN_MODEL_FILE = 'mmod_human_face_detector.dat'
 
 __all__ = ['CNN_MODEL_FILE', 'DEFAULT_DETECTOR', 'DEFAULT_MARGIN', 'DEFAULT_SIZE', 'DETECTORS',
-           'IMAGE_EXTENSIONS', 'VIDEO_EXTENSIONS', 'Detector', 'FaceBox', 'InputReadError',
-           'centre_box', 'crop_face', 'crop_square', 'face_box', 'get_detector', 'largest_face',
-           'read_image_rgb', 'read_video_frames', 'square_box']
+           'DETECT_MAX_SIDE', 'IMAGE_EXTENSIONS', 'VIDEO_EXTENSIONS', 'Detector', 'FaceBox',
+           'InputReadError', 'centre_box', 'cnn_model_path', 'crop_face', 'crop_square', 'face_box',
+           'frame_indices', 'get_detector', 'largest_face', 'read_image_rgb', 'read_video_frames',
+           'square_box']
 
 
 @dataclass(frozen=True)
