@@ -13,6 +13,7 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def _to_float(image: Image.Image) -> np.ndarray:
+    """8-bit PIL image back to float32 in [0, 1], the working format of the renderer."""
     return np.asarray(image, dtype=np.float32) / 255
 
 

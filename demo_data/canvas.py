@@ -35,6 +35,7 @@ class Canvas:
     """The pixel grid of one picture in face units (head centre at 0, y down) and in screen units."""
 
     def __init__(self, size: int, scene: Scene) -> None:
+        """Pixel centres of a size x size picture, moved, zoomed and rotated as `scene` says."""
         centres = (np.arange(size, dtype=np.float32) + 0.5) / size * 2 - 1
         self.screen_x, self.screen_y = np.meshgrid(centres, centres)  # [-1, 1] across the picture
         cos, sin = math.cos(scene.rotation), math.sin(scene.rotation)
