@@ -138,7 +138,9 @@ class Trainer:
                 sampler=sampler, num_workers=self.num_workers,
                 persistent_workers=self.num_workers > 0 and not shuffle,
                 pin_memory=self.device.type == 'cuda',
-                generator=self.shuffle_generator if shuffle else None)
+                # Evaluation draws its (unused) worker seeds from a generator of its own, never from
+                # the global RNG that augmentation uses, so a resumed run stays on the same stream.
+                generator=self.shuffle_generator if shuffle else torch.Generator().manual_seed(self.seed))
         loader = self._loaders[key]
         if isinstance(loader.sampler, DistributedSampler):
             loader.sampler.set_epoch(self.epoch)
