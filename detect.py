@@ -240,12 +240,14 @@ def detect_paths(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathLi
 
     with tqdm(total=len(inputs), desc=f'detect ({model_name})', unit='input',
               disable=None if progress else True) as bar:
+        faces = 0
         for found in found_faces(inputs, settings, workers):
             pending.append(found)
+            faces += len(found.faces)
             if sum(len(p.faces) for p in pending) >= batch_size:
                 flush()
             bar.update()
-            bar.set_postfix(faces=sum(len(r.faces) for r in results), refresh=False)
+            bar.set_postfix(faces=faces, refresh=False)
         flush()
     if out is not None:
         write_tables(Path(out), [row for r in results for row in r.face_rows()],
