@@ -1,6 +1,8 @@
-"""Helpers the tests share: tiny image folders in the course layout and running project scripts."""
+"""Helpers the tests share: tiny image folders in the course layout, running project scripts, and a
+real face (skimage's astronaut) pasted on a canvas or moving through a video."""
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -47,3 +49,45 @@ def run_script(script: str, *args: str, cwd: Path, timeout: int = 300) -> subpro
                             env=script_env(), capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f'{script} failed:\n{result.stdout}\n{result.stderr}'
     return result
+
+
+# The astronaut photo (512x512) has one frontal face; by eye, from brows to chin and cheek to cheek,
+# it spans x 175..272 and y 80..165: centre (223, 123), about 95 px across. Only its top 320 rows are
+# used: dlib's HOG also fires weakly on the spacesuit's neck ring below (a face-sized false positive).
+FACE_CENTRE = (223, 123)
+FACE_SIZE = 95
+CANVAS = (640, 400)
+
+
+@functools.cache
+def astronaut_top() -> np.ndarray:
+    """The top 320 rows of skimage's astronaut photo (imported on first use: skimage is slow to load)."""
+    from skimage.data import astronaut
+
+    return astronaut()[:320]
+
+
+def pasted(offset: tuple[int, int], scale: float = 1.0, canvas: tuple[int, int] = CANVAS,
+           swap_channels: bool = False) -> tuple[np.ndarray, tuple[float, float]]:
+    """The astronaut scaled and pasted at offset on a grey canvas, and where its face centre lands."""
+    photo = Image.fromarray(astronaut_top())
+    if scale != 1.0:
+        photo = photo.resize((round(512 * scale), round(320 * scale)), Image.Resampling.BICUBIC)
+    image = Image.new('RGB', canvas, (128, 128, 128))
+    image.paste(photo, offset)
+    pixels = np.asarray(image)
+    if swap_channels:
+        pixels = np.ascontiguousarray(pixels[:, :, ::-1])
+    return pixels, (offset[0] + FACE_CENTRE[0] * scale, offset[1] + FACE_CENTRE[1] * scale)
+
+
+def write_video(path: Path, frames: list[np.ndarray], fourcc: str = 'mp4v') -> None:
+    """RGB frames written as a 10 fps video with OpenCV."""
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10, (w, h))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+    writer.release()

@@ -10,51 +10,19 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from skimage.data import astronaut
 
 import face_crop
 import faces_dataset
 import prepare_faces
 from face_crop import FaceBox
-from helpers import PROJECT_ROOT, run_script
+from helpers import CANVAS, FACE_CENTRE, FACE_SIZE, PROJECT_ROOT, pasted, run_script, write_video
 
-# The astronaut photo (512x512) has one frontal face; by eye, from brows to chin and cheek to cheek,
-# it spans x 175..272 and y 80..165: centre (223, 123), about 95 px across. Only its top 320 rows are
-# used: dlib's HOG also fires weakly on the spacesuit's neck ring below (a face-sized false positive).
-ASTRONAUT = astronaut()[:320]
-FACE_CENTRE = (223, 123)
-FACE_SIZE = 95
-CANVAS = (640, 400)
 VIDEO_FRAMES = 10
 FRAMES_PER_VIDEO = 4
 EXPECTED_FRAMES = [1, 3, 6, 8]  # centres of 4 equal parts of 10 frames: (2i + 1) * 10 // 8
-
-
-def pasted(offset: tuple[int, int], scale: float = 1.0, canvas: tuple[int, int] = CANVAS,
-           swap_channels: bool = False) -> tuple[np.ndarray, tuple[float, float]]:
-    """The astronaut scaled and pasted at offset on a grey canvas, and where its face centre lands."""
-    photo = Image.fromarray(ASTRONAUT)
-    if scale != 1.0:
-        photo = photo.resize((round(512 * scale), round(320 * scale)), Image.Resampling.BICUBIC)
-    image = Image.new('RGB', canvas, (128, 128, 128))
-    image.paste(photo, offset)
-    pixels = np.asarray(image)
-    if swap_channels:
-        pixels = np.ascontiguousarray(pixels[:, :, ::-1])
-    return pixels, (offset[0] + FACE_CENTRE[0] * scale, offset[1] + FACE_CENTRE[1] * scale)
-
-
-def write_video(path: Path, frames: list[np.ndarray], fourcc: str = 'mp4v') -> None:
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10, (w, h))
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
-    writer.release()
 
 
 # Image inputs: path -> (offset, scale, canvas, swap). Names carry an identity for --group-by regex.

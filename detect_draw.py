@@ -1,0 +1,110 @@
+"""detect.py's pictures: an image (or a video's highest-scoring frame) with its face boxes and P(fake)
+drawn on it, and optionally a Grad-CAM overlay of each face crop beside it (pytorch-grad-cam).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.image import show_cam_on_image
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+
+from detect_inputs import Face, Preview
+from devices import model_device
+from presets import TRANSFORM_TEST
+
+FAKE_COLOUR = (230, 40, 40)
+REAL_COLOUR = (40, 200, 80)
+CAPTION_BACKGROUND = (30, 30, 30)
+FAKE_CLASS = 1
+
+
+class CamLayerError(ValueError):
+    """A model with no convolution whose output is larger than 1x1, so there is nothing to map."""
+
+
+# ----------------------------------------------------------------------------- Grad-CAM
+
+def cam_layer(model: nn.Module, size: int) -> nn.Conv2d:
+    """The model's last nn.Conv2d, in forward order, whose output on a size x size input is over 1x1.
+
+    Found generically, so it works for SimpleNet (conv3), XceptionBased (its last separable conv) and
+    BonusNet, whose very last convolution is a global depthwise one with a 1x1 (useless) output.
+    """
+    shapes: list[tuple[nn.Module, torch.Size]] = []
+    hooks = [module.register_forward_hook(lambda m, _, out: shapes.append((m, out.shape)))
+             for module in model.modules() if isinstance(module, nn.Conv2d)]
+    try:
+        with torch.inference_mode():
+            model.eval()(torch.zeros(1, 3, size, size, device=model_device(model)))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    spatial = [module for module, shape in shapes if len(shape) == 4 and shape[-1] > 1 and shape[-2] > 1]
+    if not spatial:
+        raise CamLayerError(f'{type(model).__name__} has no convolution with an output above 1x1; '
+                            'Grad-CAM cannot be drawn, run without --cam')
+    return spatial[-1]
+
+
+def cam_overlays(model: nn.Module, layer: nn.Module, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Grad-CAM of the fake class on `layer` over each RGB crop, blended on the crop (HxWx3 uint8).
+
+    The fake class is mapped whatever the verdict: the map shows where the model sees manipulation.
+    """
+    if not crops:
+        return []
+    batch = torch.stack([TRANSFORM_TEST(Image.fromarray(crop)) for crop in crops]).to(model_device(model))
+    with GradCAM(model=model, target_layers=[layer]) as cam:
+        maps = cam(input_tensor=batch, targets=[ClassifierOutputTarget(FAKE_CLASS)] * len(crops))
+    model.zero_grad(set_to_none=True)
+    return [show_cam_on_image(crop.astype(np.float32) / 255, grey, use_rgb=True)
+            for crop, grey in zip(crops, maps, strict=True)]
+
+
+# ----------------------------------------------------------------------------- drawing
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=size)
+
+
+def _label(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, colour: tuple[int, int, int],
+           font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> None:
+    """Text on a filled box whose bottom-left corner is xy (moved down inside the picture if needed)."""
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    pad = 2
+    x, y = xy[0], max(0, xy[1] - (bottom - top) - 2 * pad)
+    draw.rectangle((x, y, x + right - left + 2 * pad, y + bottom - top + 2 * pad), fill=colour)
+    draw.text((x + pad - left, y + pad - top), text, fill=(255, 255, 255), font=font)
+
+
+def annotate(preview: Preview, faces: Sequence[tuple[Face, float]], caption: str, threshold: float,
+             cams: Sequence[np.ndarray] = ()) -> Image.Image:
+    """The preview with each face's box and p_fake (red: fake at threshold, green: real), a caption
+    strip above, and the Grad-CAM overlays (if any) stacked in a column on the right."""
+    image = Image.fromarray(preview.image).convert('RGB')
+    side = max(image.size)
+    width, font = max(2, round(side / 250)), _font(max(12, round(side / 32)))
+    draw = ImageDraw.Draw(image)
+    for face, p_fake in faces:
+        box, s = face.box, preview.scale
+        colour = FAKE_COLOUR if p_fake >= threshold else REAL_COLOUR
+        x0, y0 = round(box.x * s), round(box.y * s)
+        draw.rectangle((x0, y0, round((box.x + box.w) * s) - 1, round((box.y + box.h) * s) - 1),
+                       outline=colour, width=width)
+        _label(draw, (max(0, x0), y0), f'{"fake" if p_fake >= threshold else "real"} {p_fake:.2f}',
+               colour, font)
+    strip = round(font.size * 1.6) if hasattr(font, 'size') else 20
+    column = image.height // max(1, len(cams)) if cams else 0
+    canvas = Image.new('RGB', (image.width + column, image.height + strip), CAPTION_BACKGROUND)
+    canvas.paste(image, (0, strip))
+    for index, overlay in enumerate(cams):
+        tile = Image.fromarray(overlay).resize((column, column), Image.Resampling.BILINEAR)
+        canvas.paste(tile, (image.width, strip + index * column))
+    caption_draw = ImageDraw.Draw(canvas)
+    caption_draw.text((4, strip // 2), caption, fill=(255, 255, 255), font=font, anchor='lm')
+    return canvas
