@@ -321,6 +321,7 @@ def run_tasks(tasks: list[dict[str, Any]], workers: int, detector: str,
 
     rows, skipped = [], []
     face_crop.get_detector(detector)  # built once here: forked workers inherit it (dlib's HOG takes ~1 s)
+    import cv2  # noqa: F401  imported before the fork: importing it in a forked child can deadlock
     pool = None
     if workers > 1:  # unlike multiprocessing.Pool, this one reports a killed worker instead of hanging
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(),
