@@ -196,13 +196,13 @@ def _result(found: FoundFaces, p_fakes: np.ndarray, checkpoint: str, threshold: 
                         checkpoint, threshold, model_name, detector)
 
 
-def detect_paths(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathLike, *,
+def detect_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], checkpoint: str | os.PathLike, *,
                  threshold: float = DEFAULT_THRESHOLD, frames_per_video: int = DEFAULT_FRAMES_PER_VIDEO,
                  detector: str = face_crop.DEFAULT_DETECTOR, margin: float = face_crop.DEFAULT_MARGIN,
                  size: int = face_crop.DEFAULT_SIZE, out: str | os.PathLike | None = None,
                  cam: bool = False, workers: int = 0, batch_size: int = DEFAULT_BATCH_SIZE,
                  device: torch.device | None = None, progress: bool = False) -> list[DetectResult]:
-    """Score every image and video under `paths`; one DetectResult per input, in order.
+    """Score every image and video under `paths` (one path or several); one DetectResult per input.
 
     With `out`, also writes faces.csv, summary.csv, summary.json and annotated/*.png there (with
     Grad-CAM overlays when `cam`). An unreadable input is an 'error' result, never an exception.
@@ -214,7 +214,7 @@ def detect_paths(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathLi
     model_name = canonical_model_name(read_checkpoint(checkpoint)['model_name'])
     check_crop_size(model, model_name, size, checkpoint, device)
     face_crop.get_detector(detector)  # a missing package fails here, before any work
-    inputs = list_inputs(paths)
+    inputs = list_inputs([paths] if isinstance(paths, str | os.PathLike) else paths)
     picture = None
     if out is not None:
         from detect_draw import cam_layer

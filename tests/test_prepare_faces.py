@@ -17,9 +17,8 @@ from PIL import Image
 import face_crop
 import faces_dataset
 import prepare_faces
-from conftest import PROJECT_ROOT, run_script
 from face_crop import FaceBox
-from helpers import CANVAS, FACE_CENTRE, FACE_SIZE, pasted, write_video
+from helpers import CANVAS, FACE_CENTRE, FACE_SIZE, PROJECT_ROOT, pasted, run_script, write_video
 
 VIDEO_FRAMES = 10
 FRAMES_PER_VIDEO = 4
