@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 import face_crop
-from atomic_io import atomic_write
 from checkpoints import load_trained_model, read_checkpoint
 from cli import non_negative_int, positive_float, positive_int, run_cli
 from common import OUTPUT_DIR
@@ -148,44 +147,6 @@ def check_crop_size(model: nn.Module, model_name: str, size: int, checkpoint: st
                                f'--size {IMAGE_SIZE}, the size training uses') from error
 
 
-@dataclass
-class _Picture:
-    """What drawing an input's annotated picture needs (see detect_draw.py)."""
-
-    out: Path
-    names: dict[str, str]
-    threshold: float
-    model: nn.Module
-    cam_layer: nn.Module | None = None
-    written: list[Path] = field(default_factory=list)
-
-    def save(self, found: FoundFaces, result: DetectResult) -> str:
-        """Draw and write annotated/<name>.png; returns its path ('' when there is nothing to draw)."""
-        from detect_draw import annotate, cam_overlays
-
-        if not found.previews:
-            return ''
-        scored = list(zip(found.faces, [f.p_fake for f in result.faces], strict=True))
-        if scored:
-            best = max(scored, key=lambda pair: pair[1])[0].frame  # a video: its highest-scoring frame
-            scored = [(face, p) for face, p in scored if face.frame == best]
-        else:
-            best = next(iter(found.previews))
-        where = '' if best is None else f' frame {best}'
-        if result.p_fake is None:
-            caption = f'{Path(result.input).name}{where}: no face found'
-        else:
-            shown = f', shown:{where}' if where else ''
-            caption = (f'{Path(result.input).name}: {result.verdict.upper()} p_fake {result.p_fake:.2f} '
-                       f'(threshold {self.threshold:g}){shown}')
-        cams = cam_overlays(self.model, self.cam_layer, [face.crop for face, _ in scored]) \
-            if self.cam_layer is not None else []
-        picture = annotate(found.previews[best], scored, caption, self.threshold, cams)
-        path = self.out / ANNOTATED_DIR / self.names[result.input]
-        atomic_write(path, lambda handle: picture.save(handle, format='PNG', optimize=True))
-        return str(path)
-
-
 def _result(found: FoundFaces, p_fakes: np.ndarray, checkpoint: str, threshold: float, model_name: str,
             detector: str) -> DetectResult:
     faces = [FaceScore(face.frame, face.box.x, face.box.y, face.box.w, face.box.h, float(p))
@@ -196,13 +157,13 @@ def _result(found: FoundFaces, p_fakes: np.ndarray, checkpoint: str, threshold: 
                         checkpoint, threshold, model_name, detector)
 
 
-def detect_paths(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathLike, *,
+def detect_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], checkpoint: str | os.PathLike, *,
                  threshold: float = DEFAULT_THRESHOLD, frames_per_video: int = DEFAULT_FRAMES_PER_VIDEO,
                  detector: str = face_crop.DEFAULT_DETECTOR, margin: float = face_crop.DEFAULT_MARGIN,
                  size: int = face_crop.DEFAULT_SIZE, out: str | os.PathLike | None = None,
                  cam: bool = False, workers: int = 0, batch_size: int = DEFAULT_BATCH_SIZE,
                  device: torch.device | None = None, progress: bool = False) -> list[DetectResult]:
-    """Score every image and video under `paths`; one DetectResult per input, in order.
+    """Score every image and video under `paths` (one path or several); one DetectResult per input.
 
     With `out`, also writes faces.csv, summary.csv, summary.json and annotated/*.png there (with
     Grad-CAM overlays when `cam`). An unreadable input is an 'error' result, never an exception.
@@ -214,13 +175,13 @@ def detect_paths(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathLi
     model_name = canonical_model_name(read_checkpoint(checkpoint)['model_name'])
     check_crop_size(model, model_name, size, checkpoint, device)
     face_crop.get_detector(detector)  # a missing package fails here, before any work
-    inputs = list_inputs(paths)
+    inputs = list_inputs([paths] if isinstance(paths, str | os.PathLike) else paths)
     picture = None
-    if out is not None:
-        from detect_draw import cam_layer
+    if out is not None:  # drawing imports pytorch-grad-cam: only when pictures are wanted
+        from detect_draw import PictureWriter, cam_layer
 
-        picture = _Picture(Path(out), annotated_names([i.path for i in inputs]), threshold, model,
-                           cam_layer(model, size) if cam else None)
+        picture = PictureWriter(Path(out) / ANNOTATED_DIR, annotated_names([i.path for i in inputs]),
+                                threshold, model, cam_layer(model, size) if cam else None)
     settings = CropSettings(detector, margin, size, frames_per_video, previews=picture is not None)
     results: list[DetectResult] = []
     pending: list[FoundFaces] = []
@@ -234,7 +195,8 @@ def detect_paths(paths: Iterable[str | os.PathLike], checkpoint: str | os.PathLi
                              model_name, detector)
             start += len(found.faces)
             if picture is not None:
-                result.annotated = picture.save(found, result)
+                result.annotated = picture.save(found, [f.p_fake for f in result.faces], result.p_fake,
+                                                result.verdict)
             results.append(result)
         pending.clear()
 

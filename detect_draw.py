@@ -4,6 +4,8 @@ drawn on it, and optionally a Grad-CAM overlay of each face crop beside it (pyto
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -13,7 +15,8 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from detect_inputs import Face, Preview
+from atomic_io import atomic_write
+from detect_inputs import Face, FoundFaces, Preview
 from devices import model_device
 from presets import TRANSFORM_TEST
 
@@ -108,3 +111,37 @@ def annotate(preview: Preview, faces: Sequence[tuple[Face, float]], caption: str
     caption_draw = ImageDraw.Draw(canvas)
     caption_draw.text((4, strip // 2), caption, fill=(255, 255, 255), font=font, anchor='lm')
     return canvas
+
+
+@dataclass
+class PictureWriter:
+    """Writes folder/<name>.png per input: its picture (a video: the frame of its highest-scoring face)."""
+
+    folder: Path
+    names: dict[str, str]  # input path -> file name
+    threshold: float
+    model: nn.Module
+    cam_layer: nn.Module | None = None  # None: no Grad-CAM
+
+    def save(self, found: FoundFaces, p_fakes: Sequence[float], p_fake: float | None, verdict: str) -> str:
+        """Draw and write one input's picture; returns its path ('' when there is nothing to draw)."""
+        if not found.previews:
+            return ''
+        scored = list(zip(found.faces, p_fakes, strict=True))
+        if scored:
+            best = max(scored, key=lambda pair: pair[1])[0].frame
+            scored = [(face, p) for face, p in scored if face.frame == best]
+        else:
+            best = next(iter(found.previews))
+        name, where = Path(found.input.path).name, '' if best is None else f' frame {best}'
+        if p_fake is None:
+            caption = f'{name}{where}: no face found'
+        else:
+            caption = (f'{name}: {verdict.upper()} p_fake {p_fake:.2f} (threshold {self.threshold:g})'
+                       + (f', shown:{where}' if where else ''))
+        cams = cam_overlays(self.model, self.cam_layer, [face.crop for face, _ in scored]) \
+            if self.cam_layer is not None else []
+        picture = annotate(found.previews[best], scored, caption, self.threshold, cams)
+        path = self.folder / self.names[found.input.path]
+        atomic_write(path, lambda handle: picture.save(handle, format='PNG', optimize=True))
+        return str(path)

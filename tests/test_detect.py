@@ -105,7 +105,7 @@ def test_detector_none_scores_exactly_as_predict_over_the_dataset(
 
 def test_verdicts_follow_the_threshold(media: Path, checkpoints: dict[str, Path]) -> None:
     path = media / 'crops' / 'real' / 'real_0.png'
-    (first,) = detect.detect_paths([path], checkpoints['BonusNet'], detector='none', device=CPU)
+    (first,) = detect.detect_paths(path, checkpoints['BonusNet'], detector='none', device=CPU)  # one path
     p_fake = first.p_fake
     at = detect.detect_paths([path], checkpoints['BonusNet'], detector='none', device=CPU, threshold=p_fake)
     above = detect.detect_paths([path], checkpoints['BonusNet'], detector='none', device=CPU,
