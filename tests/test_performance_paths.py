@@ -191,3 +191,14 @@ def test_uint8_datasets_batch_to_the_float_pipeline(data_root: Path) -> None:
     test_image, _ = uint8_test[0]
     assert torch.equal(performance.normalize_uint8(test_image),
                        TRANSFORM_TEST(read_rgb(uint8_test.image_path(0)[0], 256)))
+
+
+def test_bonus_energy_front_end_is_unchanged() -> None:
+    torch.manual_seed(2)
+    model = build_model('BonusNet')
+    images = torch.randn(2, 3, 256, 256) * 3  # large enough that clipping happens
+    expected = model.residuals(images).abs()
+    assert torch.equal(model.residuals.energy(images), expected)
+    assert torch.equal(model.residuals.energy(images.requires_grad_(True)), expected)
+    (model.residuals.energy(images) * expected).sum().backward()  # saliency maps need this path
+    assert images.grad is not None and images.grad.abs().sum() > 0
