@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> list[str]:
     """Save a Grad-CAM figure for one real and one fake test image; returns the paths."""
     args = parse_args(argv)
     seed_everything(args.seed)
+    if args.compile:  # two images, and Grad-CAM's hooks: compiling would only cost time
+        print('Note: --compile is ignored by Grad-CAM (two images, layer hooks).')
+        args.compile = False
     model_name, _, model, test_dataset = load_analysis_inputs(args)
     images = draw_one_per_class(test_dataset, seed=args.seed)
 

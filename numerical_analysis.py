@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
     """Score the test split, save ROC/DET figures and the metrics JSON; returns the metrics."""
     args = parse_args(argv)
     seed_everything(args.seed)
-    model_name, data_root, model, test_dataset = load_analysis_inputs(args)
+    model_name, data_root, model, test_dataset = load_analysis_inputs(args, uint8=True)
 
     first, second, labels = get_soft_scores_and_true_labels(
         test_dataset, model, num_workers=args.workers, show_progress=True)
