@@ -98,6 +98,7 @@ class FacesDataset(Dataset):
         self.transform = transform
         self.image_size = image_size
         self.decoder = decoder
+        self.decoded_cache = None  # a decode_cache.DecodedImageCache (tensor decoder only)
         root = Path(root_path)
         for sub in ('real', 'fake'):
             if not (root / sub).is_dir():
@@ -127,7 +128,9 @@ class FacesDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         """(transformed RGB image, label) with label 0 = real, 1 = fake."""
         path, label = self.image_path(int(index))
-        if self.decoder == 'tensor':
+        if self.decoder == 'tensor' and self.decoded_cache is not None:
+            image = self.decoded_cache.get(int(index), lambda: read_rgb_tensor(path, self.image_size))
+        elif self.decoder == 'tensor':
             image = read_rgb_tensor(path, self.image_size)
         else:
             image = read_rgb(path, self.image_size)

@@ -21,6 +21,7 @@ from cli import (
     positive_int,
     run_cli,
 )
+from decode_cache import cache_datasets
 from devices import pick_device, seed_everything
 from interrupts import exit_code
 from performance import describe, prepare_model
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
     val_dataset = load_dataset(args.dataset, 'val', data_root, uint8=True)
     test_dataset = load_dataset(args.dataset, 'test', data_root, uint8=True)
     print(f'Images: train {len(train_dataset)}, val {len(val_dataset)}, '
-          f'test {len(test_dataset)}')
+          f'test {len(test_dataset)} | {cache_datasets([train_dataset, val_dataset, test_dataset])}')
 
     model = load_model(model_name)
     pretrained = getattr(model, 'pretrained', None)

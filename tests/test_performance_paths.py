@@ -10,8 +10,9 @@ import pytest
 import torch
 from PIL import Image
 from torch import nn
-from torch.utils.data import TensorDataset, default_collate
+from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 
+import decode_cache
 import performance
 from conftest import make_split, write_image
 from faces_dataset import FacesDataset, read_rgb, read_rgb_tensor
@@ -202,3 +203,37 @@ def test_bonus_energy_front_end_is_unchanged() -> None:
     assert torch.equal(model.residuals.energy(images.requires_grad_(True)), expected)
     (model.residuals.energy(images) * expected).sum().backward()  # saliency maps need this path
     assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def epoch_batches(dataset: Dataset, seed: int) -> list:
+    loader = DataLoader(dataset, batch_size=3, shuffle=True, num_workers=1,
+                        collate_fn=performance.collate_images,
+                        generator=torch.Generator().manual_seed(seed))
+    return list(loader)
+
+
+def test_decoded_cache_gives_the_same_batches_across_workers_and_epochs(
+        data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(decode_cache, '_reserved_bytes', 0)
+    cached = load_dataset('fakes_dataset', 'train', data_root, uint8=True)
+    plain = load_dataset('fakes_dataset', 'train', data_root, uint8=True)
+    assert 'cache: 6 of 6 images' in decode_cache.cache_datasets([cached])
+    for epoch in range(2):  # epoch 0 decodes in a worker and fills; epoch 1 reads the cache
+        for (images, labels), (expected, expected_labels) in zip(
+                epoch_batches(cached, epoch), epoch_batches(plain, epoch), strict=True):
+            assert torch.equal(images, expected) and torch.equal(labels, expected_labels)
+        assert bool(cached.decoded_cache.filled.all())  # written by the worker, seen here
+
+
+def test_decoded_cache_stays_within_its_budget(data_root: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(decode_cache, '_reserved_bytes', 0)
+    monkeypatch.setenv(decode_cache.BUDGET_ENV, '1')  # 1 MiB: five 256x256 images
+    splits = [load_dataset('fakes_dataset', part, data_root, uint8=True) for part in ('train', 'val')]
+    assert 'cache: 5 of 12 images' in decode_cache.cache_datasets(splits)
+    assert splits[0].decoded_cache.count == 5 and splits[1].decoded_cache is None
+    image, _ = splits[0][5]  # beyond the cache: decoded every time
+    assert image.shape == (3, 256, 256)
+    monkeypatch.setenv(decode_cache.BUDGET_ENV, '0')
+    assert 'off' in decode_cache.cache_datasets(
+        [load_dataset('fakes_dataset', 'test', data_root, uint8=True)])
