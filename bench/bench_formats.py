@@ -153,8 +153,8 @@ def table(best: dict[tuple[str, str], dict], models: list[str], variants: list[s
                 return f'{row[key] / base[key]:.2f}' if base else 'n/a'
 
             lines.append(f'| {model_name} | {label} | {row["batch_size"]} | '
-                         f'{row["train_images_per_s"]:.1f} | {ratio("train_images_per_s")} | '
-                         f'{row["eval_images_per_s"]:.1f} | {ratio("eval_images_per_s")} | '
+                         f'{row["train_images_per_s"]:.3g} | {ratio("train_images_per_s")} | '
+                         f'{row["eval_images_per_s"]:.3g} | {ratio("eval_images_per_s")} | '
                          f'{row["compile_seconds"]:.0f} | {row["peak_rss_mib"]:.0f} |')
     return '\n'.join(lines)
 
@@ -178,8 +178,8 @@ def main(argv: list[str] | None = None) -> dict:
             for variant in args.variants:
                 row = run_child(model_name, variant, args, threads)
                 print(f'round {round_index + 1}: {model_name:13} {variant:13} '
-                      f'train {row["train_images_per_s"]:7.1f} img/s  eval '
-                      f'{row["eval_images_per_s"]:7.1f} img/s  compile {row["compile_seconds"]:5.1f} s'
+                      f'train {row["train_images_per_s"]:7.2f} img/s  eval '
+                      f'{row["eval_images_per_s"]:7.2f} img/s  compile {row["compile_seconds"]:5.1f} s'
                       f'  RSS {row["peak_rss_mib"]:.0f} MiB  (load {os.getloadavg()[0]:.1f})',
                       flush=True)
                 key = (model_name, variant)
