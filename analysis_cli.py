@@ -10,9 +10,10 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from checkpoints import load_trained_model
-from cli import add_common_args
+from cli import add_common_args, add_compile_arg
 from data_root import resolve_data_root
 from devices import pick_device
+from performance import prepare_model
 from registry import canonical_model_name, model_names
 
 
@@ -32,6 +33,7 @@ def add_analysis_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument('-d', '--dataset', required=True,
                         help='dataset folder under the data root whose test split is analysed, '
                              'e.g. fakes_dataset')
+    add_compile_arg(parser)
     return add_common_args(parser)
 
 
@@ -43,30 +45,41 @@ def analysis_parser(description: str | None) -> argparse.ArgumentParser:
 
 
 def load_analysis_inputs(args: argparse.Namespace, device: torch.device | None = None,
-                         ) -> tuple[str, Path, nn.Module, Dataset]:
-    """Model name, data root, trained model (eval mode, on `device`) and the test split.
+                         uint8: bool = False) -> tuple[str, Path, nn.Module, Dataset]:
+    """Model name, data root, trained model (eval mode, on `device`, in its memory format, compiled
+    with --compile: performance.prepare_model) and the test split.
 
     Bad input (unknown model, missing data or checkpoint, wrong architecture) raises an error whose
-    message names the file; scripts run under cli.run_cli turn it into one line.
+    message names the file; scripts run under cli.run_cli turn it into one line. uint8=True: the
+    split's items are uint8 images for inference.predict, which normalises them per batch.
     """
     from utils import load_dataset
 
     device = pick_device() if device is None else device
     model_name = canonical_model_name(args.model)
     data_root = resolve_data_root(args.data_root)
-    test_dataset = load_dataset(args.dataset, 'test', data_root)
+    test_dataset = load_dataset(args.dataset, 'test', data_root, uint8=uint8)
     model = load_trained_model(args.checkpoint_path, device, model_name)
+    model, _, _ = prepare_model(model, model_name, device, compile=getattr(args, 'compile', False))
     return model_name, data_root, model, test_dataset
 
 
 def start_analysis(description: str | None, argv: list[str] | None = None, device: torch.device | None = None,
+                   uint8: bool = False, compile_allowed: bool = True,
                    ) -> tuple[argparse.Namespace, str, Path, nn.Module, Dataset]:
-    """Parse -m/-cpp/-d and the common flags, seed, and load (model name, data root, model, test split)."""
+    """Parse -m/-cpp/-d and the common flags, seed, and load (model name, data root, model, test split).
+
+    uint8: the test split yields uint8 images (for inference.predict); compile_allowed=False
+    ignores --compile with a note (scripts that look at a few images through hooks).
+    """
     from devices import seed_everything
 
     args = analysis_parser(description).parse_args(argv)
     seed_everything(args.seed)
-    return (args, *load_analysis_inputs(args, device))
+    if args.compile and not compile_allowed:
+        print('Note: --compile is ignored here (a few images, layer hooks).')
+        args.compile = False
+    return (args, *load_analysis_inputs(args, device, uint8=uint8))
 
 
 def save_figure(figure: object, path: str | os.PathLike, dpi: int = 120) -> Path:

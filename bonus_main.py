@@ -15,9 +15,10 @@ from sklearn.metrics import roc_auc_score
 from atomic_io import atomic_torch_save, atomic_write_json
 from bonus_model import BONUS_CHECKPOINT, TRAIN_COMMAND, BonusNet, my_bonus_model
 from checkpoints import load_checkpoint
-from cli import add_common_args, positive_int, run_cli
+from cli import add_common_args, add_compile_arg, positive_int, run_cli
 from devices import pick_device, seed_everything
 from inference import fake_probability, predict
+from performance import prepare_model
 from runs import BONUS_RESULTS
 from utils import get_nof_params, load_dataset, resolve_data_root
 
@@ -33,6 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--batch-size', '-b', type=positive_int, default=32,
                         help='evaluation batch size (default: 32)')
     parser.add_argument('--no-progress', action='store_true', help='hide the tqdm bars')
+    add_compile_arg(parser)
     add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -60,9 +62,9 @@ def main(argv: list[str] | None = None) -> tuple[float, int]:
     device = pick_device()
     if args.export:
         print(f'Exported {export_bonus_checkpoint(args.export)} from {args.export}')
-    model = my_bonus_model().to(device)
+    model, _, _ = prepare_model(my_bonus_model(), 'BonusNet', device, compile=args.compile)
     data_root = resolve_data_root(args.data_root)
-    test_dataset = load_dataset(DATASET, 'test', data_root)
+    test_dataset = load_dataset(DATASET, 'test', data_root, uint8=True)
 
     logits, labels = predict(model, test_dataset, device=device, batch_size=args.batch_size,
                              workers=args.workers, show_progress=not args.no_progress)

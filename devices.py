@@ -30,6 +30,11 @@ def default_workers() -> int:
     return min(4, os.cpu_count() or 1)
 
 
+def default_threads() -> int:
+    """torch intra-op threads for the compute: torch's own default (one per physical core)."""
+    return torch.get_num_threads()
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices) for reproducible runs."""
     random.seed(seed)

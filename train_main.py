@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from atomic_io import RunLockedError
 from cli import (
     add_common_args,
+    add_compile_arg,
     error_line,
     non_negative_float,
     non_negative_int,
@@ -25,9 +26,11 @@ from cli import (
     positive_int,
     run_cli,
 )
+from decode_cache import cache_datasets
 from devices import pick_device, seed_everything
 from distributed import Distributed, env_world_size, process_group
 from interrupts import exit_code
+from performance import describe, prepare_model
 from presets import AUGMENT_PRESETS
 from registry import canonical_model_name, model_names
 from runs import interrupted_checkpoint_path
@@ -81,6 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--require-pretrained', action='store_true',
                         help='fail instead of warning when ImageNet weights cannot be loaded')
     parser.add_argument('--no-progress', action='store_true', help='hide the tqdm bars')
+    add_compile_arg(parser)
     add_common_args(parser)
     args = parser.parse_args(argv)
     world_size = env_world_size()
@@ -156,19 +160,21 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
         print(f'Distributed: {distributed.world_size} processes ({distributed.backend}), '
               f'batch {args.batch_size // distributed.world_size} per process')
 
-    train_dataset = load_dataset(args.dataset, 'train', data_root, augment=args.augment)
-    val_dataset = load_dataset(args.dataset, 'val', data_root)
-    test_dataset = load_dataset(args.dataset, 'test', data_root)
+    # uint8 images, normalised per batch by the Trainer (performance.prepare_batch): same numbers.
+    train_dataset = load_dataset(args.dataset, 'train', data_root, augment=args.augment, uint8=True)
+    val_dataset = load_dataset(args.dataset, 'val', data_root, uint8=True)
+    test_dataset = load_dataset(args.dataset, 'test', data_root, uint8=True)
     print(f'Images: train {len(train_dataset)}, val {len(val_dataset)}, '
-          f'test {len(test_dataset)}')
+          f'test {len(test_dataset)} | {cache_datasets([train_dataset, val_dataset, test_dataset])}')
 
     model = load_model(model_name)
     pretrained = getattr(model, 'pretrained', None)
     if args.require_pretrained and pretrained is False:
         sys.exit(f'error: --require-pretrained: {model_name} could not load its ImageNet weights '
                  '(see the warning above for where to put the file).')
+    model, memory_format, compiled = prepare_model(model, model_name, device, compile=args.compile)
     nof_params = get_nof_params(model)
-    print(f'{model_name}: {nof_params:,} trainable parameters')
+    print(f'{model_name}: {nof_params:,} trainable parameters | {describe(memory_format, compiled)}')
 
     optimizer = build_optimizer(args.optimizer, model, args.lr, args.momentum, args.weight_decay)
     hyperparameters = optimizer_hyperparameters(optimizer)
@@ -181,7 +187,9 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
              'warmup_epochs': args.warmup_epochs if args.scheduler != 'none' else None,
              'class_weights': class_weights.tolist() if class_weights is not None else None,
              'patience': args.patience, 'resumed': args.resume,
-             'world_size': distributed.world_size, 'backend': distributed.backend}
+             'world_size': distributed.world_size, 'backend': distributed.backend,
+             'memory_format': 'channels_last' if memory_format == torch.channels_last else 'contiguous',
+             'compiled': compiled}
     if pretrained is not None:
         extra['pretrained'] = bool(pretrained)
         extra['pretrained_source'] = getattr(model, 'pretrained_source', None)

@@ -27,6 +27,7 @@ from checkpoints import read_checkpoint
 from devices import default_workers
 from distributed import SINGLE, Distributed, unique_train_samples
 from interrupts import StopRequest, deferred_interrupts
+from performance import collate_images, input_memory_format, prepare_batch
 from runs import checkpoint_path, interrupted_checkpoint_path, lock_path, log_path
 
 SELECT_BY = ('val_acc', 'val_auc')  # what "best epoch" means
@@ -92,13 +93,16 @@ class Trainer:
                  test_dataset: Dataset, *, device: torch.device | None = None,
                  num_workers: int | None = None, amp: bool | None = None, seed: int = 0,
                  show_progress: bool = True, scheduler: Any = None, select_by: str = 'val_acc',
-                 patience: int | None = None, distributed: Distributed = SINGLE):
+                 patience: int | None = None, distributed: Distributed = SINGLE,
+                 memory_format: torch.memory_format | None = None):
         if device is None:
             from utils import device
         if select_by not in SELECT_BY:
             raise ValueError(f'select_by must be one of {SELECT_BY}, got {select_by!r}')
         self.device = device
         self.model = model.to(device)
+        # Input batches follow the model's memory format (performance.prepare_model sets it).
+        self.memory_format = input_memory_format(model) if memory_format is None else memory_format
         self.optimizer = optimizer
         self.criterion = criterion.to(device)
         self.batch_size = batch_size
@@ -137,7 +141,7 @@ class Trainer:
                 dataset, batch_size=self.batch_size, shuffle=shuffle and sampler is None,
                 sampler=sampler, num_workers=self.num_workers,
                 persistent_workers=self.num_workers > 0 and not shuffle,
-                pin_memory=self.device.type == 'cuda',
+                pin_memory=self.device.type == 'cuda', collate_fn=collate_images,
                 # Evaluation draws its (unused) worker seeds from a generator of its own, never from
                 # the global RNG that augmentation uses, so a resumed run stays on the same stream.
                 generator=self.shuffle_generator if shuffle else torch.Generator().manual_seed(self.seed))
@@ -184,7 +188,7 @@ class Trainer:
         bar = self._progress(self._loader(self.train_dataset, shuffle=True),
                              f'Epoch [{self.epoch:03d}] train')
         for batch_index, (inputs, targets) in enumerate(self._stoppable(bar)):
-            inputs = inputs.to(self.device, non_blocking=True)
+            inputs = prepare_batch(inputs, self.device, self.memory_format)
             targets = targets.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
             with self._autocast():
@@ -222,7 +226,7 @@ class Trainer:
         with torch.no_grad():
             for inputs, targets in self._stoppable(self._progress(self._loader(dataset, shuffle=False),
                                                                   f'Epoch [{self.epoch:03d}] eval')):
-                inputs = inputs.to(self.device, non_blocking=True)
+                inputs = prepare_batch(inputs, self.device, self.memory_format)
                 targets = targets.to(self.device, non_blocking=True)
                 with self._autocast():
                     outputs = self.model(inputs)
@@ -383,7 +387,8 @@ class Trainer:
         if score > best['score']:
             best.update(epoch=self.epoch, score=score, val_acc=val_acc, test_acc=test_acc,
                         val_auc=val_auc,
-                        model={k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()})
+                        model={k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
+                               for k, v in self.model.state_dict().items()})
             record['best_epoch'] = self.epoch
             print(f'New best epoch {self.epoch} ({self.select_by} {score:.4f})')
             return 0

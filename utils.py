@@ -34,7 +34,9 @@ from presets import (  # noqa: F401
     NORMALIZE_STD,
     TRANSFORM_TEST,
     TRANSFORM_TRAIN,
+    UINT8_PRESETS,
     train_transform,
+    uint8_transform,
     unnormalize,
 )
 from registry import MODEL_ALIASES, MODEL_BUILDERS, build_model, canonical_model_name  # noqa: F401
@@ -63,14 +65,26 @@ def check_images(dataset: FacesDataset, size: int = IMAGE_SIZE) -> int:
 
 
 def load_dataset(dataset_name: str, dataset_part: str,
-                 data_root: str | os.PathLike | None = None, augment: str = 'assignment') -> Dataset:
+                 data_root: str | os.PathLike | None = None, augment: str = 'assignment',
+                 uint8: bool = False) -> Dataset:
     """FacesDataset for one split (any dataset folder under the data root); train gets the
     `augment` preset (TRANSFORM_TRAIN by default), val/test TRANSFORM_TEST. Images of another size
-    are resized to 256x256."""
+    are resized to 256x256.
+
+    uint8=True (for the Trainer and inference.predict, which normalise per batch with
+    performance.prepare_batch): items are the preset's un-normalised uint8 3x256x256 tensors
+    (torchvision decoding, presets.uint8_transform), the same pixels; presets without a uint8 form
+    ('forensic') keep their float output.
+    """
     root = resolve_data_root(data_root, announce=False)
     folder = split_dir(root, dataset_name, dataset_part)
-    transform = train_transform(augment) if dataset_part == 'train' else TRANSFORM_TEST
-    dataset = FacesDataset(str(folder), transform=transform, image_size=IMAGE_SIZE)
+    preset = augment if dataset_part == 'train' else None
+    if uint8 and (preset is None or preset in UINT8_PRESETS):
+        dataset = FacesDataset(str(folder), transform=uint8_transform(preset), image_size=IMAGE_SIZE,
+                               decoder='tensor')
+    else:
+        transform = train_transform(augment) if dataset_part == 'train' else TRANSFORM_TEST
+        dataset = FacesDataset(str(folder), transform=transform, image_size=IMAGE_SIZE)
     other_size = check_images(dataset)
     if other_size:
         print(f'WARNING: {other_size} of {len(dataset)} images in {folder} are not '
