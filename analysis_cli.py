@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -66,6 +67,7 @@ def load_analysis_inputs(args: argparse.Namespace, device: torch.device | None =
 
 def start_analysis(description: str | None, argv: list[str] | None = None, device: torch.device | None = None,
                    uint8: bool = False, compile_allowed: bool = True,
+                   add_args: Callable[[argparse.ArgumentParser], None] | None = None,
                    ) -> tuple[argparse.Namespace, str, Path, nn.Module, Dataset]:
     """Parse -m/-cpp/-d and the common flags, seed, and load (model name, data root, model, test split).
 
@@ -74,7 +76,10 @@ def start_analysis(description: str | None, argv: list[str] | None = None, devic
     """
     from devices import seed_everything
 
-    args = analysis_parser(description).parse_args(argv)
+    parser = analysis_parser(description)
+    if add_args is not None:
+        add_args(parser)  # a script's own flags
+    args = parser.parse_args(argv)
     seed_everything(args.seed)
     if args.compile and not compile_allowed:
         print('Note: --compile is ignored here (a few images, layer hooks).')

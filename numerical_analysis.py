@@ -4,26 +4,28 @@
 """
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from sklearn.metrics import (
-    DetCurveDisplay,
-    RocCurveDisplay,
-    average_precision_score,
-    roc_auc_score,
-    roc_curve,
-)
+from sklearn.metrics import DetCurveDisplay, RocCurveDisplay, average_precision_score, roc_auc_score
 from torch import nn
 from torch.utils.data import Dataset
 
 from analysis_cli import save_figure, start_analysis, use_agg_backend
 from atomic_io import atomic_write_json
-from cli import run_cli
+from cli import positive_int, run_cli
 from devices import model_device
 from inference import predict
+from metrics import (
+    CI_LEVEL,
+    DEFAULT_BOOTSTRAP,
+    balanced_accuracy_percent,
+    bootstrap_auc_ci,
+    equal_error_rate,
+)
 from runs import figure_path, metrics_path
 from utils import get_nof_params
 
@@ -72,44 +74,52 @@ def plot_det_curve(det_curve_figure: plt.Figure, all_first_soft_scores: Sequence
     return det_curve_figure
 
 
-def equal_error_rate(gt_labels: Sequence[int], scores: Sequence[float]) -> float:
-    """Error rate where false-positive and false-negative rates meet, interpolated on the ROC curve."""
-    fpr, tpr, _ = roc_curve(gt_labels, scores, pos_label=1, drop_intermediate=False)
-    gap = fpr - (1.0 - tpr)  # rises from -1 (threshold +inf) to +1 (threshold -inf)
-    cross = int(np.argmax(gap >= 0))
-    if cross == 0 or gap[cross] == 0:
-        return float(fpr[cross])
-    t = gap[cross - 1] / (gap[cross - 1] - gap[cross])
-    return float(fpr[cross - 1] + t * (fpr[cross] - fpr[cross - 1]))
-
-
-def score_metrics(gt_labels: Sequence[int], scores: Sequence[float], accuracy: float) -> dict:
-    """ROC AUC, average precision and EER of one score (positive label 1), plus argmax accuracy."""
+def score_metrics(gt_labels: Sequence[int], scores: Sequence[float], accuracy: float, *,
+                  n_resamples: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict:
+    """ROC AUC with its 95% bootstrap interval, average precision and EER of one score (positive
+    label 1), plus argmax accuracy."""
     return {'roc_auc': float(roc_auc_score(gt_labels, scores)),
+            'roc_auc_ci': bootstrap_auc_ci(gt_labels, scores, n_resamples, seed),
             'average_precision': float(average_precision_score(gt_labels, scores, pos_label=1)),
             'eer': equal_error_rate(gt_labels, scores),
             'accuracy_at_argmax_percent': accuracy}
 
 
 def compute_metrics(all_first_soft_scores: Sequence[float], all_second_soft_scores: Sequence[float],
-                    gt_labels: Sequence[int]) -> dict:
-    """Metrics of the fake logit and of softmax P(fake), and the test set's class counts."""
+                    gt_labels: Sequence[int], *, n_resamples: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict:
+    """Metrics of the fake logit and of softmax P(fake), and the test set's class counts.
+
+    AUC intervals: `n_resamples` stratified bootstrap resamples drawn from `seed` (metrics.py).
+    """
     logits = torch.tensor([list(all_first_soft_scores), list(all_second_soft_scores)]).T
     labels = np.asarray(gt_labels)
     prob_fake = torch.softmax(logits.double(), dim=1)[:, 1].tolist()
-    accuracy = 100.0 * float((logits.argmax(dim=1).numpy() == labels).mean())
+    predicted = logits.argmax(dim=1).numpy()
+    accuracy = 100.0 * float((predicted == labels).mean())
     n_real, n_fake = int((labels == 0).sum()), int((labels == 1).sum())
+    bootstrap = {'n_resamples': n_resamples, 'seed': seed}
     return {'n_real': n_real, 'n_fake': n_fake,
             'fake_to_real_ratio': n_fake / n_real if n_real else None,
             'accuracy_at_argmax_percent': accuracy,
+            # the argmax class (0 real, 1 fake) as a score, thresholded at 1
+            'balanced_accuracy_at_argmax_percent': balanced_accuracy_percent(labels, predicted, 1),
+            'roc_auc_ci_level': CI_LEVEL, 'bootstrap': bootstrap,
             'first_score': {'roc_auc': float(roc_auc_score(labels, all_first_soft_scores))},
-            'second_score': score_metrics(labels, all_second_soft_scores, accuracy),
-            'softmax_fake_probability': score_metrics(labels, prob_fake, accuracy)}
+            'second_score': score_metrics(labels, all_second_soft_scores, accuracy, **bootstrap),
+            'softmax_fake_probability': score_metrics(labels, prob_fake, accuracy, **bootstrap)}
+
+
+def add_bootstrap_arg(parser: argparse.ArgumentParser) -> None:
+    """--bootstrap: resamples of the AUC interval."""
+    parser.add_argument('--bootstrap', type=positive_int, default=DEFAULT_BOOTSTRAP,
+                        help='bootstrap resamples for the AUC intervals, drawn from --seed '
+                             '(default: %(default)s)')
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Score the test split, save ROC/DET figures and the metrics JSON; returns the metrics."""
-    args, model_name, data_root, model, test_dataset = start_analysis(__doc__, argv, uint8=True)
+    args, model_name, data_root, model, test_dataset = start_analysis(
+        __doc__, argv, uint8=True, add_args=add_bootstrap_arg)
 
     first, second, labels = get_soft_scores_and_true_labels(
         test_dataset, model, num_workers=args.workers, show_progress=True)
@@ -124,14 +134,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     metrics = {'model': model_name, 'dataset': args.dataset,
                'checkpoint_path': str(args.checkpoint_path), 'n_params': get_nof_params(model),
-               **compute_metrics(first, second, labels)}
+               **compute_metrics(first, second, labels, n_resamples=args.bootstrap, seed=args.seed)}
     path = atomic_write_json(metrics, metrics_path(args.dataset, model_name))
     print(f'wrote {path}')
 
     fake_metrics = metrics['second_score']
+    low, high = fake_metrics['roc_auc_ci']
     print(f'{model_name} on {args.dataset} test ({metrics["n_real"]} real, {metrics["n_fake"]} fake): '
-          f'AUC {fake_metrics["roc_auc"]:.3f} | AP {fake_metrics["average_precision"]:.3f} | '
-          f'EER {100 * fake_metrics["eer"]:.2f}% | accuracy {metrics["accuracy_at_argmax_percent"]:.2f}%')
+          f'AUC {fake_metrics["roc_auc"]:.3f} [{low:.3f}, {high:.3f}] | '
+          f'AP {fake_metrics["average_precision"]:.3f} | EER {100 * fake_metrics["eer"]:.2f}% | '
+          f'accuracy {metrics["accuracy_at_argmax_percent"]:.2f}%')
     return metrics
 
 

@@ -30,6 +30,8 @@ SAMPLES_FIGURE = Path(FIGURES_DIR) / 'datasets_samples.png'
 BONUS_CHECKPOINT = Path(CHECKPOINT_DIR) / 'bonus_model.pt'
 BONUS_RESULTS = Path(OUTPUT_DIR) / 'bonus_main.json'
 TIMINGS = Path(OUTPUT_DIR) / 'run_me_timings.tsv'
+EVALUATION_JSON = Path(OUTPUT_DIR) / 'evaluation.json'  # evaluate.py's rows; evaluation.md beside it
+CROSS_DATASET_FIGURE = Path(FIGURES_DIR) / 'cross_dataset_auc.png'
 
 
 def run_name(dataset: str, model: str, optimizer: str = DEFAULT_OPTIMIZER) -> str:
