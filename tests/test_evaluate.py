@@ -15,10 +15,10 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 import metrics
-from conftest import PROJECT_ROOT, make_split, run_script
 from eval_data import parse_data_spec
 from evaluation_tables import distinct_labels, evaluation_markdown
 from faces_dataset import FacesDataset
+from helpers import PROJECT_ROOT, make_split, run_script
 from inference import fake_probability, predict
 from presets import TRANSFORM_TEST
 from registry import build_model

@@ -14,8 +14,8 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 
 import decode_cache
 import performance
-from conftest import make_split, write_image
 from faces_dataset import FacesDataset, read_rgb, read_rgb_tensor
+from helpers import make_split, write_image
 from presets import TRANSFORM_TEST, TRANSFORM_TRAIN, RandomCropFlip
 from registry import build_model
 from trainer import LoggingParameters, Trainer
