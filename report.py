@@ -658,6 +658,13 @@ def answer_best_epoch(doc: Document, facts: Facts, question: Question) -> None:
         if simple.record:
             doc.para(f'For comparison, SimpleNet on the same data: {pct(simple.at_best("val_acc"))} '
                      f'validation and {pct(simple.at_best("test_acc"))} test accuracy (Q14).')
+        if run.metrics:
+            doc.para(f'On the test set the fake output of {run.label} has ROC AUC '
+                     f'{auc(run.fake_auc())}' + (f' (SimpleNet: {auc(simple.fake_auc())})'
+                                                  if simple.metrics else '') + '.')
+        add_figure(doc, facts, [run.run.figure('roc_curve'), run.run.figure('det_curve')],
+                   f'ROC (left) and DET (right) curves of both outputs of {run.label} on the test '
+                   'set, positive label = fake', question.label)
         doc.para(random_init_reminder(facts))
     doc.para(data_caveat(facts), small=True)
 
@@ -772,6 +779,9 @@ def answer_chance(doc: Document, facts: Facts, question: Question) -> None:
                ['test ROC AUC (fake score)', auc(figures['auc']), f'0.5 (95% band {low:.3f}-{high:.3f})']],
               f'SimpleNet on synthetic_dataset against chance, {figures["n"]:,} test images',
               question.label, align='lrr')
+    add_figure(doc, facts, [run.run.figure('roc_curve'), run.run.figure('det_curve')],
+               f'ROC (left) and DET (right) curves of both outputs of {run.label} on the test set, '
+               'positive label = fake', question.label)
     doc.para(f'{figures["correct"]:,} of {figures["n"]:,} test images were classified correctly. If the '
              f'model did no better than the majority rate of {pct(figures["baseline"])}, a score at '
              f'least this high would occur with probability p = {figures["p_value"]:.3g} (one-sided '
