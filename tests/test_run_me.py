@@ -57,7 +57,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
            'PATH': f'{python_dir}:{os.environ["PATH"]}'}
     env.pop('FACES_DATA_ROOT', None)
     result = subprocess.run(['bash', 'run_me.sh'], cwd=project, env=env, capture_output=True,
-                            text=True, timeout=900)
+                            text=True, timeout=1800)
     assert result.returncode == 0, f'run_me.sh failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}'
     return project
 
