@@ -308,9 +308,6 @@ def _init_worker(detector: str) -> None:
     """Workers leave Ctrl-C and termination to the main process, and build their detector once."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    import cv2
-
-    cv2.setNumThreads(1)
     face_crop.get_detector(detector)
 
 
@@ -321,7 +318,12 @@ def run_tasks(tasks: list[dict[str, Any]], workers: int, detector: str,
 
     rows, skipped = [], []
     face_crop.get_detector(detector)  # built once here: forked workers inherit it (dlib's HOG takes ~1 s)
-    import cv2  # noqa: F401  imported before the fork: importing it in a forked child can deadlock
+    if workers > 1:
+        # Set in the parent, before the fork: calling into OpenCV's thread pool from a forked child
+        # of a process that already used it deadlocks (seen under pytest after detect.py's tests).
+        import cv2
+
+        cv2.setNumThreads(1)
     pool = None
     if workers > 1:  # unlike multiprocessing.Pool, this one reports a killed worker instead of hanging
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(),
