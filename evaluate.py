@@ -159,7 +159,7 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
 
             def score(spec: DataSpec, model: nn.Module = model, cache: dict = cache) -> Scores:
                 if spec.folder not in cache:
-                    dataset = datasets.get(spec.folder) or load_spec_dataset(spec)
+                    dataset = datasets[spec.folder] if spec.folder in datasets else load_spec_dataset(spec)
                     cache[spec.folder] = score_dataset(model, dataset, device, args)
                 return cache[spec.folder]
 

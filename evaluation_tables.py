@@ -99,7 +99,8 @@ def plot_auc_heatmap(rows: Sequence[dict]) -> object:
         ax.text(j, i, f'{row["auc"]:.3f}\n[{low:.3f}, {high:.3f}]', ha='center', va='center', fontsize=9,
                 color='white' if abs(row['auc'] - 0.5) > 0.35 else 'black')
         if row.get('trained_on') and row.get('trained_on') == row.get('data_name'):
-            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor='black', linewidth=2.5))
+            ax.add_patch(Rectangle((j - 0.46, i - 0.46), 0.92, 0.92, fill=False, edgecolor='black',
+                                   linewidth=2.5))
     image = ax.imshow(grid, cmap='RdYlGn', vmin=0.0, vmax=1.0, aspect='auto')
     ax.set_xticks(range(len(column_keys)), [data[key] for key in column_keys], rotation=15, ha='right')
     ax.set_yticks(range(len(row_keys)), [checkpoints[key] for key in row_keys])
