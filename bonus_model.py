@@ -48,7 +48,7 @@ class SRMResiduals(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         kernels = torch.stack([torch.tensor(k, dtype=torch.float32) * s
-                               for k, s in zip(SRM_KERNELS, SRM_SCALES, strict=True)])
+                               for k, s in zip(SRM_KERNELS, SRM_SCALES)])
         # Weight for a grouped conv: every colour channel gets all three kernels.
         self.register_buffer('weight', kernels.unsqueeze(1).repeat(3, 1, 1, 1))
 
