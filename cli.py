@@ -64,16 +64,20 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f'not an integer: {text!r}') from None
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """--data-root, --seed and --workers, shared by every script."""
+def add_common_args(parser: argparse.ArgumentParser,
+                    automatic_workers: str | None = None) -> argparse.ArgumentParser:
+    """--data-root, --seed and --workers, shared by every script. `automatic_workers`: --workers
+    defaults to None (the script picks) and this text says how."""
     from data_root import DATA_ROOT_ENV, search_order_text
 
     parser.add_argument('--data-root', default=None,
                         help=f'folder holding the dataset folders (default: ${DATA_ROOT_ENV}, else '
                              f'{search_order_text()})')
     parser.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
-    parser.add_argument('--workers', type=non_negative_int, default=default_workers(),
-                        help='DataLoader worker processes (default: %(default)s)')
+    parser.add_argument('--workers', type=non_negative_int,
+                        default=None if automatic_workers else default_workers(),
+                        help=f'DataLoader worker processes (default: {automatic_workers})'
+                        if automatic_workers else 'DataLoader worker processes (default: %(default)s)')
     return parser
 
 

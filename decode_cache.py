@@ -14,9 +14,11 @@ than what is left is cached for its first images only.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 
 import torch
+from torch.utils.data import DataLoader, Dataset
 
 BUDGET_ENV = 'FACES_DECODE_CACHE_MIB'  # total cache size in MiB; 0 turns the cache off
 _reserved_bytes = 0  # what the caches made in this process may fill
@@ -46,6 +48,76 @@ class DecodedImageCache:
             self.images[index].copy_(image.permute(1, 2, 0))
             self.filled[index] = True
         return image
+
+
+class _Filler(Dataset):
+    """Decodes the not-yet-cached images of a FacesDataset into its cache, and returns nothing
+    (no transform: the global random state is not touched)."""
+
+    def __init__(self, dataset: object):
+        self.dataset = dataset
+        cache = dataset.decoded_cache
+        self.indices = [i for i in range(cache.count) if not bool(cache.filled[i])]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position: int) -> int:
+        from faces_dataset import read_rgb_tensor
+
+        index = self.indices[position]
+        path, _ = self.dataset.image_path(index)
+        self.dataset.decoded_cache.get(index, lambda: read_rgb_tensor(path, self.dataset.image_size))
+        return index
+
+
+def fill_caches(datasets: Sequence[object], workers: int) -> tuple[int, float]:
+    """Decode every cached image of `datasets` now, with `workers` processes (all cores free: no
+    training runs yet). Returns (images decoded, seconds). Uses a private generator, so the
+    global random state, and with it the run's numbers, is unchanged."""
+    started, decoded = time.perf_counter(), 0
+    for dataset in datasets:
+        if getattr(dataset, 'decoded_cache', None) is None:
+            continue
+        filler = _Filler(dataset)
+        if len(filler) == 0:
+            continue
+        loader = DataLoader(filler, batch_size=32, num_workers=workers, collate_fn=len,
+                            generator=torch.Generator())
+        decoded += sum(loader)
+    return decoded, time.perf_counter() - started
+
+
+def fully_cached(datasets: Sequence[object]) -> bool:
+    """Whether every image of `datasets` sits in a decoded-image cache."""
+    return all(getattr(d, 'decoded_cache', None) is not None and d.decoded_cache.count == len(d)
+               for d in datasets)
+
+
+def prepare_datasets(datasets: Sequence[object], device: torch.device, workers: int | None,
+                     fill_workers: int) -> tuple[int, str]:
+    """What train_main.py does with its splits before training: cache their decoded images
+    (cache_datasets), decode them all up front with `fill_workers` processes, and pick the
+    training DataLoader workers when `workers` is None:
+
+    - CPU, every image cached: 0. What is left per image (crop, flip, batching: under 1 ms) is
+      cheaper in the training process than in workers, which on a small machine compete with the
+      compute threads for the same cores and add a copy of every batch (bench/bench_train.py:
+      BonusNet trains at 0.92 of pure compute with 0 workers, 0.55 with 1).
+    - otherwise (GPU: the data must be ready while the device computes): devices.default_workers().
+
+    Returns (workers, a line for the log).
+    """
+    from devices import default_workers
+
+    line = cache_datasets(datasets)
+    if any(getattr(d, 'decoded_cache', None) is not None for d in datasets):
+        decoded, seconds = fill_caches(datasets, fill_workers)
+        line += f'; {decoded} decoded up front in {seconds:.1f} s with {fill_workers} workers'
+    if workers is None:
+        workers = 0 if device.type == 'cpu' and fully_cached(datasets) else default_workers()
+        line += f'; training DataLoader workers: {workers} (automatic)'
+    return workers, line
 
 
 def cache_budget_bytes() -> int:

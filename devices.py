@@ -31,8 +31,10 @@ def default_workers() -> int:
 
 
 def default_threads() -> int:
-    """torch intra-op threads for the compute: torch's own default (one per physical core)."""
-    return torch.get_num_threads()
+    """torch intra-op threads for the compute: torch's default (one per physical core, or
+    $OMP_NUM_THREADS), but no more than the cores this process may run on (taskset, cpusets)."""
+    available = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+    return max(1, min(torch.get_num_threads(), available or 1))
 
 
 def seed_everything(seed: int) -> None:

@@ -26,11 +26,11 @@ from cli import (
     positive_int,
     run_cli,
 )
-from decode_cache import cache_datasets
-from devices import pick_device, seed_everything
+from decode_cache import prepare_datasets
+from devices import default_threads, default_workers, pick_device, seed_everything
 from distributed import Distributed, env_world_size, process_group
 from interrupts import exit_code
-from performance import describe, prepare_model
+from performance import describe, fused_optimizer, prepare_model
 from presets import AUGMENT_PRESETS
 from registry import canonical_model_name, model_names
 from runs import interrupted_checkpoint_path
@@ -85,7 +85,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='fail instead of warning when ImageNet weights cannot be loaded')
     parser.add_argument('--no-progress', action='store_true', help='hide the tqdm bars')
     add_compile_arg(parser)
-    add_common_args(parser)
+    add_common_args(parser, automatic_workers=(
+        '0 on CPU, where the decoded images are cached and workers would only compete with the '
+        f'compute for the cores; else {default_workers()}'))
     args = parser.parse_args(argv)
     world_size = env_world_size()
     if args.batch_size % world_size:
@@ -96,14 +98,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_optimizer(name: str, model: nn.Module, lr: float, momentum: float,
                     weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """SGD (with momentum), Adam or AdamW over the trainable parameters."""
+    """SGD (with momentum), Adam or AdamW over the trainable parameters (PyTorch's fused kernels
+    where the device has them: performance.fused_optimizer)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if name == 'SGD':
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        return fused_optimizer(torch.optim.SGD, params, lr=lr, momentum=momentum,
+                               weight_decay=weight_decay)
     if name == 'Adam':
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return fused_optimizer(torch.optim.Adam, params, lr=lr, weight_decay=weight_decay)
     if name == 'AdamW':
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return fused_optimizer(torch.optim.AdamW, params, lr=lr, weight_decay=weight_decay)
     raise ValueError(f'Unknown optimizer {name!r}; choose one of {list(OPTIMIZERS)}.')
 
 
@@ -152,10 +156,12 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
     """Train on this process's share (all of it without torchrun); returns the run's JSON record."""
     model_name = canonical_model_name(args.model)
     seed_everything(args.seed)
+    torch.set_num_threads(default_threads())
     data_root = resolve_data_root(args.data_root)
     print(f'Device: {device} | model {model_name} | dataset {args.dataset} | '
           f'{args.optimizer} lr={args.lr} batch={args.batch_size} epochs={args.epochs} '
-          f'workers={args.workers} threads={torch.get_num_threads()}')
+          f'workers={"auto" if args.workers is None else args.workers} '
+          f'threads={torch.get_num_threads()}')
     if distributed.enabled:
         print(f'Distributed: {distributed.world_size} processes ({distributed.backend}), '
               f'batch {args.batch_size // distributed.world_size} per process')
@@ -164,8 +170,10 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
     train_dataset = load_dataset(args.dataset, 'train', data_root, augment=args.augment, uint8=True)
     val_dataset = load_dataset(args.dataset, 'val', data_root, uint8=True)
     test_dataset = load_dataset(args.dataset, 'test', data_root, uint8=True)
+    workers, data_line = prepare_datasets([train_dataset, val_dataset, test_dataset], device,
+                                          args.workers, fill_workers=default_workers())
     print(f'Images: train {len(train_dataset)}, val {len(val_dataset)}, '
-          f'test {len(test_dataset)} | {cache_datasets([train_dataset, val_dataset, test_dataset])}')
+          f'test {len(test_dataset)} | {data_line}')
 
     model = load_model(model_name)
     pretrained = getattr(model, 'pretrained', None)
@@ -201,7 +209,7 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
     trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(weight=class_weights),
                       args.batch_size // distributed.world_size,
                       train_dataset, val_dataset, test_dataset, device=device,
-                      num_workers=args.workers, amp=args.amp, seed=args.seed,
+                      num_workers=workers, amp=args.amp, seed=args.seed,
                       show_progress=not args.no_progress, scheduler=scheduler,
                       select_by=args.select_by, patience=args.patience, distributed=distributed)
     try:

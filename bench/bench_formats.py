@@ -1,9 +1,9 @@
 """Images/s of every model, train and eval: eager NCHW vs channels_last vs compiled, with peak RSS.
 
-Pure compute on one in-memory batch (forward + backward + Adam step; eval: forward under
-inference_mode). Each (model, variant) runs in its own child process, so each has its own peak
-RSS and compile cost; the children run in alternating rounds (A B C A B C ...) and the best round
-is kept, which evens out a shared machine's load. The variants:
+Pure compute on one in-memory batch (forward + backward + Adam step, fused as in train_main.py, in
+every variant; eval: forward under inference_mode). Each (model, variant) runs in its own child
+process, so each has its own peak RSS and compile cost; the children run in alternating rounds
+(A B C A B C ...) and the best round is kept, which evens out a shared machine's load. The variants:
 
 - `eager`: contiguous (NCHW) memory, no compilation: what a template solution runs.
 - `channels_last`: model and batch in channels_last memory, eager.
@@ -62,6 +62,7 @@ def measure(model_name: str, variant: str, batch_size: int, train_batches: int,
     import performance
     from devices import pick_device, seed_everything
     from registry import build_model
+    from train_main import build_optimizer
 
     torch.set_num_threads(threads)
     seed_everything(0)
@@ -79,7 +80,7 @@ def measure(model_name: str, variant: str, batch_size: int, train_batches: int,
     images = torch.randn(batch_size, 3, 256, 256, device=device).contiguous(
         memory_format=memory_format)
     labels = torch.randint(0, 2, (batch_size,), device=device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    optimizer = build_optimizer('Adam', model, 1e-4, 0.0)  # as train_main.py: fused
     criterion = nn.CrossEntropyLoss()
 
     def sync() -> None:

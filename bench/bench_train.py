@@ -28,11 +28,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from decode_cache import cache_datasets
+from decode_cache import prepare_datasets
 from devices import default_threads
 from faces_dataset import FacesDataset, list_images
 from performance import prepare_model
 from presets import IMAGE_SIZE, uint8_transform
+from train_main import build_optimizer
 from trainer import Trainer
 from utils import (
     TRANSFORM_TEST,
@@ -96,7 +97,7 @@ def pure_compute(model: nn.Module, batch_size: int, batches: int, train: bool,
     images = torch.randn(batch_size, 3, 256, 256, device=device).contiguous(
         memory_format=memory_format)
     labels = torch.randint(0, 2, (batch_size,), device=device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    optimizer = build_optimizer('Adam', model, 1e-4, 0.0)  # as train_main.py: fused
     criterion = nn.CrossEntropyLoss()
 
     def step() -> None:
@@ -117,21 +118,32 @@ def pure_compute(model: nn.Module, batch_size: int, batches: int, train: bool,
 
 
 def cpu_seconds() -> float:
-    """CPU seconds used so far by this process (all threads) and its children (the DataLoader
-    workers: finished ones from getrusage, running ones from /proc on Linux)."""
+    """CPU seconds used so far by this process (all threads) and its descendants: the DataLoader
+    workers, forked directly or by a fork server. Finished children count through getrusage;
+    live descendants (Linux /proc) with their own finished children."""
     total = time.process_time()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     total += children.ru_utime + children.ru_stime
     proc = Path('/proc')
-    if proc.is_dir():
-        ticks = os.sysconf('SC_CLK_TCK')
-        for stat in proc.glob('[0-9]*/stat'):
-            try:
-                fields = stat.read_text().rsplit(')', 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == os.getpid():  # a live child: utime + stime
-                total += (int(fields[11]) + int(fields[12])) / ticks
+    if not proc.is_dir():
+        return total
+    ticks = os.sysconf('SC_CLK_TCK')
+    parents, times = {}, {}
+    for stat in proc.glob('[0-9]*/stat'):
+        try:
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        times[pid] = sum(int(value) for value in fields[11:15]) / ticks  # utime stime cutime cstime
+    me = os.getpid()
+    for pid, seconds in times.items():
+        ancestor = parents.get(pid)
+        while ancestor not in (None, 0, 1, me):
+            ancestor = parents.get(ancestor)
+        if ancestor == me:
+            total += seconds
     return total
 
 
@@ -163,28 +175,33 @@ class Meter:
 PIPELINES = ('cached', 'uint8', 'pil')
 
 
-def pipeline_datasets(folder: Path, pipeline: str) -> tuple[FacesDataset, FacesDataset]:
-    """(train, eval) datasets of `folder`: 'cached' as train_main.py reads them (torchvision
-    decoding once per run into decode_cache, crop/flip on uint8, normalised per batch), 'uint8'
-    the same without the cache, 'pil' as before (PIL decoding and TRANSFORM_TRAIN/TRANSFORM_TEST
-    per image)."""
+def pipeline_datasets(folder: Path, pipeline: str, workers: int | None,
+                      ) -> tuple[FacesDataset, FacesDataset, int]:
+    """(train, eval) datasets of `folder` and the DataLoader workers: 'cached' as train_main.py
+    reads them (decode_cache.prepare_datasets: every image decoded once, up front; crop/flip on
+    uint8, normalised per batch; automatic workers), 'uint8' the same without the cache, 'pil' as
+    before (PIL decoding and TRANSFORM_TRAIN/TRANSFORM_TEST per image). Workers: `workers`, else
+    the automatic choice ('cached') or devices.default_workers()."""
     if pipeline in ('cached', 'uint8'):
         datasets = (FacesDataset(str(folder), uint8_transform('assignment'), IMAGE_SIZE, 'tensor'),
                     FacesDataset(str(folder), None, IMAGE_SIZE, 'tensor'))
         if pipeline == 'cached':
-            print(cache_datasets(datasets))
-        return datasets
-    return (FacesDataset(str(folder), TRANSFORM_TRAIN, IMAGE_SIZE),
-            FacesDataset(str(folder), TRANSFORM_TEST, IMAGE_SIZE))
+            workers, line = prepare_datasets(datasets, device, workers, default_workers())
+            print(line)
+    else:
+        datasets = (FacesDataset(str(folder), TRANSFORM_TRAIN, IMAGE_SIZE),
+                    FacesDataset(str(folder), TRANSFORM_TEST, IMAGE_SIZE))
+    return *datasets, default_workers() if workers is None else workers
 
 
 class EndToEnd:
     """Trainer.train_one_epoch and its evaluation over PNG files, loaders warmed before timing."""
 
-    def __init__(self, model: nn.Module, folder: Path, batch_size: int, workers: int,
+    def __init__(self, model: nn.Module, folder: Path, batch_size: int, workers: int | None,
                  pipeline: str):
-        self.train_set, self.eval_set = pipeline_datasets(folder, pipeline)
-        self.trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=1e-4),
+        self.train_set, self.eval_set, workers = pipeline_datasets(folder, pipeline, workers)
+        self.workers = workers
+        self.trainer = Trainer(model, build_optimizer('Adam', model, 1e-4, 0.0),
                                nn.CrossEntropyLoss(), batch_size, self.train_set, self.eval_set,
                                self.eval_set, num_workers=workers, show_progress=False)
         # Start the persistent evaluation workers and warm the kernels before timing: in a real
@@ -228,7 +245,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument('--format', default='auto', choices=('auto', 'contiguous', 'channels_last'),
                         help="memory format (default: auto = the model's entry in "
                              'performance.CHANNELS_LAST_ON_CPU)')
-    parser.add_argument('--workers', type=int, default=default_workers())
+    parser.add_argument('--workers', type=int, nargs='+', default=[None],
+                        help='DataLoader workers; several values time each (default: what '
+                             'train_main.py picks: 0 on CPU for the cached pipeline, else '
+                             f'{default_workers()})')
     parser.add_argument('--threads', type=int, default=default_threads(),
                         help='torch intra-op threads (default: %(default)s)')
     parser.add_argument('--repeats', type=int, default=2,
@@ -261,8 +281,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             write_face_like_pngs(folder, batches * args.batch_size, args.seed)
         else:
             link_first_images(args.data, folder, batches * args.batch_size)
-        runs = {pipeline: EndToEnd(model, folder, args.batch_size, args.workers, pipeline)
-                for pipeline in args.pipelines}
+        runs = {}
+        for pipeline in args.pipelines:
+            for workers in args.workers:
+                run = EndToEnd(model, folder, args.batch_size, workers, pipeline)
+                runs[f'{pipeline}/{run.workers}w'] = run
+        labels = list(runs)
         for _ in range(args.repeats):
             keep('train_compute', pure_compute(model, args.batch_size, batches, True, memory_format))
             for pipeline, run in runs.items():
@@ -277,7 +301,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                     'eval_gflops': flops * results['eval_compute_images_per_s'] / 1e9,
                     'peak_rss_mib': own_rss, 'peak_rss_child_mib': child_rss})
     for phase in ('train', 'eval'):
-        for pipeline in args.pipelines:
+        for pipeline in labels:
             results[f'{phase}_ratio_{pipeline}'] = (results[f'{phase}_{pipeline}_images_per_s']
                                                     / results[f'{phase}_compute_images_per_s'])
             # What the ratio would be on an idle machine with perfect overlap: CPU work per image.
@@ -285,19 +309,20 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                                                         / results[f'{phase}_{pipeline}_cpu_ms'])
     layout = 'channels_last' if memory_format == torch.channels_last else 'contiguous'
     print(f'{model_name} on {device} | {layout} | batch {args.batch_size} | '
-          f'{batches * args.batch_size} images | {args.threads} threads | {args.workers} workers | '
+          f'{batches * args.batch_size} images | {args.threads} threads | '
+          f'workers {", ".join(labels)} | '
           f'load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after '
           f'({os.cpu_count()} cores)')
     print('img/s: best wall-clock rate; CPU ms/img: process + DataLoader workers, least of the '
           'rounds; CPU ratio = compute CPU / end-to-end CPU (the wall ratio of an idle machine '
           'whose workers overlap the compute perfectly)')
     header = ''.join(f' | {"e2e " + p + " img/s":>16} {"ratio":>5} {"CPU ms":>7} {"CPU ratio":>9}'
-                     for p in args.pipelines)
+                     for p in labels)
     print(f'{"":6} {"compute img/s":>13} {"CPU ms":>7}{header} | {"GFLOP/s":>7}')
     for phase in ('train', 'eval'):
         cells = ''.join(f' | {results[f"{phase}_{p}_images_per_s"]:16.1f} '
                         f'{results[f"{phase}_ratio_{p}"]:5.2f} {results[f"{phase}_{p}_cpu_ms"]:7.1f} '
-                        f'{results[f"{phase}_cpu_ratio_{p}"]:9.2f}' for p in args.pipelines)
+                        f'{results[f"{phase}_cpu_ratio_{p}"]:9.2f}' for p in labels)
         print(f'{phase:6} {results[f"{phase}_compute_images_per_s"]:13.1f} '
               f'{results[f"{phase}_compute_cpu_ms"]:7.1f}{cells} | {results[f"{phase}_gflops"]:7.1f}')
     print(f'forward {results["forward_gflop_per_image"]:.2f} GFLOP/image (train step ~3x); '

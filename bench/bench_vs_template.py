@@ -37,11 +37,13 @@ from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from decode_cache import cache_datasets
+from bench_train import cpu_seconds
+from decode_cache import prepare_datasets
 from devices import default_threads, default_workers, pick_device, seed_everything
 from performance import describe, prepare_model
 from presets import TRANSFORM_TEST, TRANSFORM_TRAIN
 from registry import build_model, canonical_model_name
+from train_main import build_optimizer
 from trainer import LoggingParameters, Trainer
 from utils import load_dataset
 
@@ -106,8 +108,11 @@ class OurRun:
                                                                  compile=compile_model)
         splits = [load_dataset(dataset, part, data_root, uint8=True)
                   for part in ('train', 'val', 'test')]
-        self.cache = cache_datasets(splits)
-        self.trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=1e-3),
+        started = time.perf_counter()
+        workers, self.data_line = prepare_datasets(splits, device, workers, default_workers())
+        self.prepare_seconds = time.perf_counter() - started
+        self.workers = workers
+        self.trainer = Trainer(model, build_optimizer('Adam', model, 1e-3, 0.0),
                                nn.CrossEntropyLoss(), batch_size, *splits, device=device,
                                num_workers=workers, show_progress=False)
         parameters = LoggingParameters(model_name, dataset, 'Adam', {})
@@ -134,11 +139,12 @@ def subset_root(data_root: Path, dataset: str, limit: int, scratch: Path) -> Pat
     return scratch
 
 
-def timed(run: object) -> float:
-    started = time.perf_counter()
+def timed(run: object) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (this process, its threads and DataLoader workers) of an epoch."""
+    started, cpu = time.perf_counter(), cpu_seconds()
     with contextlib.redirect_stdout(io.StringIO()):
         run.epoch()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu_seconds() - cpu
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -153,8 +159,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--rounds', type=int, default=2, help='timed (ours, template) pairs (default: 2)')
     parser.add_argument('--limit', type=int, default=None,
                         help='at most this many images per split (default: all)')
-    parser.add_argument('--workers', type=int, default=default_workers(),
-                        help="our DataLoader workers (default: %(default)s; the template's: 0)")
+    parser.add_argument('--workers', type=int, default=None,
+                        help="our DataLoader workers (default: train_main.py's automatic choice; "
+                             "the template's: 0)")
     parser.add_argument('--compile', action='store_true', help='compile our model (torch.compile)')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
@@ -176,25 +183,32 @@ def main(argv: list[str] | None = None) -> dict:
                  len(ours.trainer.test_dataset)]
         print(f'{model_name} on {args.dataset} ({"/".join(map(str, sizes))} train/val/test images) '
               f'| {device} | {threads} torch threads | ours: {describe(ours.memory_format, ours.compiled)}'
-              f', {args.workers} workers, {ours.cache} | template: contiguous, eager, 0 workers',
-              flush=True)
+              f' | template: contiguous, eager, 0 workers\nours: {ours.data_line} (preparing the data: '
+              f'{ours.prepare_seconds:.1f} s once per run, not in the epoch times)', flush=True)
         warm = {'ours': timed(ours), 'template': timed(template)}
-        print(f'warm-up epoch (untimed in the ratio): ours {warm["ours"]:.1f} s, '
-              f'template {warm["template"]:.1f} s', flush=True)
-        times: dict[str, list[float]] = {'ours': [], 'template': []}
+        print(f'warm-up epoch (not in the ratio): ours {warm["ours"][0]:.1f} s, template '
+              f'{warm["template"][0]:.1f} s', flush=True)
+        times: dict[str, list[tuple[float, float]]] = {'ours': [], 'template': []}
         for round_index in range(args.rounds):
             for name, run in (('ours', ours), ('template', template)):
                 times[name].append(timed(run))
-            print(f'round {round_index + 1}: ours {times["ours"][-1]:.1f} s, template '
-                  f'{times["template"][-1]:.1f} s, ratio {times["template"][-1] / times["ours"][-1]:.2f} '
-                  f'(load {os.getloadavg()[0]:.1f})', flush=True)
-    ratios = [t / o for o, t in zip(times['ours'], times['template'], strict=True)]
+            (ours_wall, ours_cpu), (template_wall, template_cpu) = times['ours'][-1], times['template'][-1]
+            print(f'round {round_index + 1}: ours {ours_wall:.1f} s ({ours_cpu:.1f} CPU s), template '
+                  f'{template_wall:.1f} s ({template_cpu:.1f} CPU s), ratio {template_wall / ours_wall:.2f}'
+                  f' (CPU {template_cpu / ours_cpu:.2f}; load {os.getloadavg()[0]:.1f})', flush=True)
+    ratios = [t[0] / o[0] for o, t in zip(times['ours'], times['template'], strict=True)]
+    cpu_ratios = [t[1] / o[1] for o, t in zip(times['ours'], times['template'], strict=True)]
     result = {'model': model_name, 'ours_seconds': times['ours'], 'template_seconds': times['template'],
-              'ratio_median': statistics.median(ratios), 'warm_up_seconds': warm,
+              'ratio_median': statistics.median(ratios), 'cpu_ratio_median': statistics.median(cpu_ratios),
+              'warm_up_seconds': warm, 'prepare_seconds': ours.prepare_seconds,
               'load_before': load_before, 'load_after': os.getloadavg()[0]}
     print(f'template / ours epoch time: median {result["ratio_median"]:.2f} over {len(ratios)} rounds '
-          f'(per round {", ".join(f"{r:.2f}" for r in ratios)}); load average {load_before:.1f} '
-          f'before, {result["load_after"]:.1f} after on {os.cpu_count()} cores')
+          f'(per round {", ".join(f"{r:.2f}" for r in ratios)}); CPU seconds: median '
+          f'{result["cpu_ratio_median"]:.2f}; load average {load_before:.1f} before, '
+          f'{result["load_after"]:.1f} after on {os.cpu_count()} cores')
+    print('On a loaded machine the wall ratio favours ours (its workers get a share of the CPU '
+          'too); the CPU ratio does not, and is the conservative figure for an idle machine (there '
+          "the template's decoding, with no workers, also leaves a core idle).")
     return result
 
 

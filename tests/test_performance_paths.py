@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 
 import decode_cache
 import performance
+from devices import default_workers
 from faces_dataset import FacesDataset, read_rgb, read_rgb_tensor
 from helpers import make_split, write_image
 from presets import TRANSFORM_TEST, TRANSFORM_TRAIN, RandomCropFlip
@@ -237,3 +238,36 @@ def test_decoded_cache_stays_within_its_budget(data_root: Path,
     monkeypatch.setenv(decode_cache.BUDGET_ENV, '0')
     assert 'off' in decode_cache.cache_datasets(
         [load_dataset('fakes_dataset', 'test', data_root, uint8=True)])
+
+
+def test_optimizers_are_fused_where_possible_else_plain() -> None:
+    from train_main import build_optimizer
+
+    model = nn.Linear(3, 2)
+    for name in ('SGD', 'Adam', 'AdamW'):
+        assert build_optimizer(name, model, 1e-3, 0.9).param_groups[0]['fused'] is True
+
+    class NoFused(torch.optim.Adam):
+        def __init__(self, params: list, fused: bool | None = None, **kwargs: object) -> None:
+            if fused:
+                raise RuntimeError('no fused kernel here')
+            super().__init__(params, **kwargs)
+
+    plain = performance.fused_optimizer(NoFused, list(model.parameters()), lr=1e-3)
+    assert not plain.param_groups[0]['fused']
+
+
+def test_prepare_datasets_decodes_up_front_and_picks_workers(
+        data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(decode_cache, '_reserved_bytes', 0)
+    cpu = torch.device('cpu')
+    splits = [load_dataset('fakes_dataset', part, data_root, uint8=True) for part in ('val', 'test')]
+    rng = torch.get_rng_state()
+    workers, line = decode_cache.prepare_datasets(splits, cpu, None, fill_workers=1)
+    assert torch.equal(torch.get_rng_state(), rng)  # the run's random draws are unchanged
+    assert workers == 0 and '12 decoded up front' in line and 'workers: 0' in line
+    assert all(bool(split.decoded_cache.filled.all()) for split in splits)
+    assert decode_cache.prepare_datasets(splits, cpu, 3, fill_workers=0)[0] == 3  # as asked
+    monkeypatch.setenv(decode_cache.BUDGET_ENV, '0')  # nothing cached: workers decode
+    uncached = [load_dataset('fakes_dataset', 'train', data_root, uint8=True)]
+    assert decode_cache.prepare_datasets(uncached, cpu, None, 0)[0] == default_workers()
