@@ -14,7 +14,6 @@ from checkpoints import load_trained_model
 from cli import add_common_args, add_compile_arg
 from data_root import resolve_data_root
 from devices import pick_device
-from performance import prepare_model
 from registry import canonical_model_name, model_names
 
 
@@ -60,8 +59,8 @@ def load_analysis_inputs(args: argparse.Namespace, device: torch.device | None =
     model_name = canonical_model_name(args.model)
     data_root = resolve_data_root(args.data_root)
     test_dataset = load_dataset(args.dataset, 'test', data_root, uint8=uint8)
-    model = load_trained_model(args.checkpoint_path, device, model_name)
-    model, _, _ = prepare_model(model, model_name, device, compile=getattr(args, 'compile', False))
+    model = load_trained_model(args.checkpoint_path, device, model_name,
+                               compile=getattr(args, 'compile', False))
     return model_name, data_root, model, test_dataset
 
 

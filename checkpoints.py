@@ -72,11 +72,14 @@ def load_checkpoint(model: nn.Module, checkpoint_path: str | os.PathLike, model_
 
 
 def load_trained_model(path: str | os.PathLike, device: torch.device,
-                       model_name: str | None = None) -> nn.Module:
-    """Build the model a checkpoint was saved from (its `model_name`), load it, eval mode on `device`.
+                       model_name: str | None = None, *, compile: bool = False) -> nn.Module:
+    """Build the model a checkpoint was saved from (its `model_name`), load it, eval mode on
+    `device` in its memory format (performance.prepare_model), compiled when `compile`.
 
     `model_name`, when given, must match the checkpoint (an -m flag that disagrees is an error).
     """
+    from performance import prepare_model
+
     checkpoint = read_checkpoint(path)
     saved_name = checkpoint.get('model_name')
     if model_name is None:
@@ -86,4 +89,5 @@ def load_trained_model(path: str | os.PathLike, device: torch.device,
     model_name = canonical_model_name(model_name)
     model = build_model(model_name, pretrained=False)
     load_checkpoint(model, path, model_name)
-    return model.to(device).eval()
+    model, _, _ = prepare_model(model, model_name, device, compile=compile)
+    return model.eval()

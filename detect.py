@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 import face_crop
 from checkpoints import load_trained_model, read_checkpoint
-from cli import non_negative_int, positive_float, positive_int, run_cli
+from cli import add_compile_arg, non_negative_int, positive_float, positive_int, run_cli
 from common import OUTPUT_DIR
 from detect_inputs import CropSettings, DetectInputError, FoundFaces, found_faces, list_inputs
 from detect_outputs import annotated_names, stdout_table, verdict_counts, write_tables
@@ -162,7 +162,8 @@ def detect_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], checkpo
                  detector: str = face_crop.DEFAULT_DETECTOR, margin: float = face_crop.DEFAULT_MARGIN,
                  size: int = face_crop.DEFAULT_SIZE, out: str | os.PathLike | None = None,
                  cam: bool = False, workers: int = 0, batch_size: int = DEFAULT_BATCH_SIZE,
-                 device: torch.device | None = None, progress: bool = False) -> list[DetectResult]:
+                 device: torch.device | None = None, progress: bool = False,
+                 compile: bool = False) -> list[DetectResult]:
     """Score every image and video under `paths` (one path or several); one DetectResult per input.
 
     With `out`, also writes faces.csv, summary.csv, summary.json and annotated/*.png there (with
@@ -171,7 +172,9 @@ def detect_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], checkpo
     check_settings(threshold, frames_per_video, detector, margin, size, workers, batch_size)
     device = device or pick_device()
     checkpoint = os.fspath(checkpoint)
-    model = load_trained_model(checkpoint, device)
+    if compile and cam:
+        print('Note: --compile is ignored with --cam (Grad-CAM hooks into the eager model).')
+    model = load_trained_model(checkpoint, device, compile=compile and not cam)
     model_name = canonical_model_name(read_checkpoint(checkpoint)['model_name'])
     check_crop_size(model, model_name, size, checkpoint, device)
     face_crop.get_detector(detector)  # a missing package fails here, before any work
@@ -262,6 +265,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--batch-size', type=positive_int, default=DEFAULT_BATCH_SIZE,
                         help='faces per model batch (default: %(default)s)')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    add_compile_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -273,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                            frames_per_video=args.frames_per_video, detector=args.detector,
                            margin=args.margin, size=args.size, out=args.out, cam=args.cam,
                            workers=args.workers, batch_size=args.batch_size,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, compile=args.compile)
     seconds = time.perf_counter() - start
     rows = [r.summary_row() for r in results]
     print('\n'.join(stdout_table(rows)))

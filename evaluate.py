@@ -27,7 +27,7 @@ from tqdm import tqdm
 from analysis_cli import save_figure, use_agg_backend
 from atomic_io import CorruptLogError, atomic_write, atomic_write_json, check_json_list
 from checkpoints import load_trained_model, read_checkpoint
-from cli import non_negative_int, positive_int, run_cli
+from cli import add_compile_arg, non_negative_int, positive_int, run_cli
 from common import OUTPUT_DIR
 from data_root import resolve_data_root
 from devices import default_workers, pick_device, seed_everything
@@ -70,6 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--workers', type=non_negative_int, default=default_workers(),
                         help='DataLoader worker processes (default: %(default)s)')
     parser.add_argument('--batch-size', type=positive_int, default=32, help='default: %(default)s')
+    add_compile_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -154,7 +155,7 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
     rows = []
     with tqdm(total=len(checkpoints) * len(specs), desc='evaluating', disable=None) as progress:
         for path, checkpoint in checkpoints:
-            model = load_trained_model(path, device)
+            model = load_trained_model(path, device, compile=args.compile)
             cache: dict[Path, Scores] = {}
 
             def score(spec: DataSpec, model: nn.Module = model, cache: dict = cache) -> Scores:

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 import detect
+import performance
 from bonus_model import BonusNet
 from checkpoints import load_trained_model
 from cli import run_cli
@@ -101,6 +102,23 @@ def test_detector_none_scores_exactly_as_predict_over_the_dataset(
     got = np.array([by_input[path].p_fake for path in paths])
     assert np.abs(got - expected).max() < 1e-5
     assert all(r.kind == 'image' and len(r.faces) == 1 and r.model == model_name for r in results)
+
+
+def test_compiled_model_scores_as_the_eager_one_in_channels_last(
+        media: Path, checkpoints: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    real_compile = torch.compile  # inductor takes ~30 s per graph on CPU; 'eager' tests the wiring
+    calls = []
+    monkeypatch.setattr(performance, 'compiler_unavailable_reason', lambda device: None)
+    monkeypatch.setattr(torch, 'compile',
+                        lambda fn, **kwargs: calls.append(fn) or real_compile(fn, backend='eager'))
+    eager = detect.detect_paths([media / 'crops'], checkpoints['BonusNet'], detector='none', device=CPU)
+    assert calls == []
+    compiled = detect.detect_paths([media / 'crops'], checkpoints['BonusNet'], detector='none', device=CPU,
+                                   compile=True)
+    assert len(calls) == 1
+    assert np.abs(np.array([r.p_fake for r in compiled]) - [r.p_fake for r in eager]).max() < 1e-4
+    model = load_trained_model(checkpoints['BonusNet'], CPU)
+    assert model.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_verdicts_follow_the_threshold(media: Path, checkpoints: dict[str, Path]) -> None:
