@@ -1,11 +1,25 @@
-"""BonusNet: a 159k-parameter face-swap detector (0.94% of SimpleNet) and its checkpoint loader.
+"""BonusNet: a 164,276-parameter manipulation detector (0.97% of SimpleNet) and its checkpoint loader.
 
-A swapped inner face is upsampled from a low-resolution render, so it lacks the camera noise of the
-rest of the photo. BonusNet therefore looks at a map of local noise energy (fixed SRM high-pass
-residuals, rectified and averaged over 4x4 cells) beside the colours, runs a small
-depthwise-separable CNN on that 64x64 map, and ends with a global depthwise convolution (as in
-MobileFaceNet) instead of global average pooling: faces are roughly centred, so *where* the noise
-is missing matters, and a learned per-position weighting can compare the face with its surround.
+Design (chosen for real composites as well as the demo face swaps):
+
+* **Fixed + learned high-pass front end.** Three classic SRM kernels per colour channel (9 fixed
+  residual maps, as before) plus 6 *learned constrained* 5x5 filters (2 per colour channel,
+  Bayar & Stamm's constrained convolution: centre weight -1, the other 24 weights sum to 1, so
+  every filter is a predictor-minus-pixel residual that ignores image content). The constraint is a
+  parametrisation (`ConstrainedResidualWeight`), so the filters satisfy it after every optimizer
+  step, with no projection hook in the trainer. The SRM kernels capture the camera-noise trace of a
+  pasted or re-rendered region; the learned ones can adapt to the resampling, blur and JPEG traces
+  of Photoshop composites, which the SRM set was never designed for.
+* **Multi-scale residual statistics.** The rectified residuals (clipped at 3) are averaged over 4x4
+  cells (a 64x64 energy map beside the 4x4 mean colours, the network's input) and also over 8x8
+  and 16x16 cells, which are added (1x1 conv + BN) to the features at the 32x32 and 16x16 stages:
+  the deeper stages see the raw noise statistics of their receptive field directly, not only what
+  survived the earlier layers.
+* **Colour/low-frequency input kept.** The 4x4 mean colours stay in the input: real composites
+  often differ from their host in tone and lighting rather than in noise.
+* **Small separable CNN + global depthwise conv.** Six depthwise-separable blocks (64x64 -> 8x8)
+  and a global depthwise convolution (as in MobileFaceNet) instead of average pooling: faces are
+  roughly centred, so *where* the trace is matters.
 """
 
 from __future__ import annotations
@@ -15,6 +29,7 @@ import os
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 from common import CHECKPOINT_DIR
 from registry import register_model
@@ -34,7 +49,15 @@ SRM_KERNELS = (
 SRM_SCALES = (1 / 4, 1 / 12, 1 / 2)
 SRM_CLIP = 3.0  # truncate residuals (in normalised units), as the rich model does
 
+LEARNED_FILTERS = 2  # learned constrained residual filters, each applied to every colour channel
+LEARNED_STRIDE = 2
+CONSTRAINED_SIZE = 5
+N_RESIDUALS = 9 + 3 * LEARNED_FILTERS  # 9 fixed SRM + 6 learned residual maps
+
 ENERGY_CELL = 4  # residual energy and colours are averaged over 4x4 cells: 256x256 -> 64x64
+# Coarser residual statistics injected into the features: (cell size, index of the block whose
+# output they are added to, that block's channels). Block 0 ends at 32x32, block 2 at 16x16.
+COARSE_ENERGY = ((8, 0, 64), (16, 2, 128))
 INPUT_SIZE = 256
 STEM_CHANNELS = 32
 # (output channels, stride) of the depthwise-separable blocks after the stem: 64x64 -> 8x8.
@@ -67,6 +90,51 @@ class SRMResiduals(nn.Module):
         return residuals.abs_().clamp_(max=SRM_CLIP)
 
 
+class ConstrainedResidualWeight(nn.Module):
+    """Parametrisation of a KxK kernel bank: centre -1, the other K*K-1 weights sum to 1.
+
+    Bayar & Stamm re-project their constrained convolution after every step by dividing by the sum
+    of the off-centre weights; here the off-centre weights are the raw ones minus their mean plus
+    1/(K*K-1) (the Euclidean projection onto the constraint), which needs no division, cannot blow
+    up when the raw sum nears zero, and holds exactly whatever the optimizer does to the raw weights.
+    """
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        """Bx1xKxK raw weights -> constrained weights."""
+        size = raw.shape[-1]
+        centre = torch.zeros_like(raw)
+        centre[..., size // 2, size // 2] = 1.0
+        off = raw * (1 - centre)
+        n_off = size * size - 1
+        off = off - (off.sum(dim=(-2, -1), keepdim=True) / n_off - 1.0 / n_off) * (1 - centre)
+        return off - centre
+
+
+class LearnedResiduals(nn.Module):
+    """Learned constrained (Bayar) 5x5 high-pass filters shared by the colour channels.
+
+    Each of the LEARNED_FILTERS filters runs on every colour channel; its output is kept at every
+    other pixel (stride 2): the filter still sees full-resolution neighbours, but training costs a
+    quarter of a full-resolution learned convolution (which dominated a CPU training step).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, LEARNED_FILTERS, CONSTRAINED_SIZE, stride=LEARNED_STRIDE,
+                              padding=CONSTRAINED_SIZE // 2, bias=False)
+        # Start near a smooth predictor: off-centre weights ~ 1/24 plus noise.
+        with torch.no_grad():
+            self.conv.weight.uniform_(0.0, 2.0 / (CONSTRAINED_SIZE ** 2 - 1))
+        parametrize.register_parametrization(self.conv, 'weight', ConstrainedResidualWeight())
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Bx3xHxW -> Bx6x(H/2)x(W/2) clipped residuals (channel 2c+k = filter k on colour c)."""
+        batch, colours, height, width = image.shape
+        residuals = self.conv(image.reshape(batch * colours, 1, height, width))
+        return residuals.reshape(batch, colours * LEARNED_FILTERS, *residuals.shape[-2:]).clamp(
+            -SRM_CLIP, SRM_CLIP)
+
+
 class SeparableBlock(nn.Module):
     """3x3 depthwise conv + BN + ReLU, 1x1 pointwise conv + BN (+ identity shortcut) + ReLU."""
 
@@ -87,7 +155,8 @@ class SeparableBlock(nn.Module):
 
 @register_model('BonusNet')
 class BonusNet(nn.Module):
-    """Noise-energy + colour map (12x64x64) -> stem -> 6 separable blocks -> global depthwise conv.
+    """Colour + residual-energy map (18x64x64) -> stem -> 6 separable blocks (coarser residual
+    energy added after blocks 0 and 2) -> global depthwise conv -> linear.
 
     Input Bx3x256x256 (normalised like TRANSFORM_TEST), output Bx2 logits (real, fake).
     """
@@ -95,15 +164,22 @@ class BonusNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.residuals = SRMResiduals()
-        self.input_bn = nn.BatchNorm2d(3 + 9)  # puts colours and noise energy on a common scale
+        self.learned_residuals = LearnedResiduals()
+        self.input_bn = nn.BatchNorm2d(3 + N_RESIDUALS)  # colours and energies on a common scale
         self.stem = nn.Sequential(
-            nn.Conv2d(3 + 9, STEM_CHANNELS, 3, padding=1, bias=False),
+            nn.Conv2d(3 + N_RESIDUALS, STEM_CHANNELS, 3, padding=1, bias=False),
             nn.BatchNorm2d(STEM_CHANNELS), nn.ReLU(inplace=True))
         blocks, channels = [], STEM_CHANNELS
         for out_channels, stride in BLOCKS:
             blocks.append(SeparableBlock(channels, out_channels, stride))
             channels = out_channels
         self.features = nn.Sequential(*blocks)
+        # Coarse residual energy -> BN -> 1x1 conv -> BN, added to a block's output.
+        self.coarse = nn.ModuleDict({
+            str(index): nn.Sequential(nn.BatchNorm2d(N_RESIDUALS),
+                                      nn.Conv2d(N_RESIDUALS, out, 1, bias=False),
+                                      nn.BatchNorm2d(out))
+            for _, index, out in COARSE_ENERGY})
         # One FINAL_MAP x FINAL_MAP weight map per channel: position-aware global pooling.
         self.global_depthwise = nn.Conv2d(channels, channels, FINAL_MAP, groups=channels,
                                           bias=False)
@@ -112,17 +188,27 @@ class BonusNet(nn.Module):
         self.classifier = nn.Linear(channels, 2)
 
     def energy_map(self, image: torch.Tensor) -> torch.Tensor:
-        """Bx3x256x256 -> Bx12x64x64: mean colour and mean |SRM residual| of every 4x4 cell."""
-        energy = self.residuals.energy(image)
-        return torch.cat([F.avg_pool2d(image, ENERGY_CELL), F.avg_pool2d(energy, ENERGY_CELL)],
-                         dim=1)
+        """Bx3x256x256 -> Bx18x64x64: per 4x4 cell, the mean colour (3), mean |SRM residual| (9,
+        channel 3+3c+k = SRM kernel k on colour c) and mean |learned residual| (6, channel
+        12+2c+k = learned filter k on colour c, sampled at every other pixel)."""
+        fixed = F.avg_pool2d(self.residuals.energy(image), ENERGY_CELL)
+        learned = F.avg_pool2d(self.learned_residuals(image).abs(), ENERGY_CELL // LEARNED_STRIDE)
+        return torch.cat([F.avg_pool2d(image, ENERGY_CELL), fixed, learned], dim=1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Bx3x256x256 image batch -> Bx2 logits."""
         if image.dim() != 4 or image.shape[1:] != (3, INPUT_SIZE, INPUT_SIZE):
             raise ValueError(f'BonusNet expects Bx3x{INPUT_SIZE}x{INPUT_SIZE} images, got '
                              f'{tuple(image.shape)}; resize the images to {INPUT_SIZE}x{INPUT_SIZE}.')
-        features = self.features(self.stem(self.input_bn(self.energy_map(image))))
+        energy_map = self.energy_map(image)
+        residual_energy = energy_map[:, 3:]
+        features = self.stem(self.input_bn(energy_map))
+        for index, block in enumerate(self.features):
+            features = block(features)
+            for cell, at, _ in COARSE_ENERGY:
+                if at == index:  # mean |residual| over cell x cell pixels = pooled 4x4 means
+                    coarse = F.avg_pool2d(residual_energy, cell // ENERGY_CELL)
+                    features = F.relu(features + self.coarse[str(index)](coarse))
         pooled = torch.flatten(self.global_bn(self.global_depthwise(features)), 1)
         return self.classifier(self.dropout(pooled))
 

@@ -1185,16 +1185,18 @@ def answer_bonus(doc: Document, facts: Facts) -> None:
              f'i.e. {limit:,}. BonusNet has **{params:,}** ({100 * params / models.simplenet_params:.2f}%'
              f' of SimpleNet): {"within" if params <= limit else "OVER"} the limit.')
     code_reference(doc, bonus_model.my_bonus_model, bonus_main.main)
-    doc.para('**Design.** A swapped inner face is rendered from another source and blended in, so its '
-             'camera noise differs from the rest of the photo. BonusNet therefore does not learn from '
-             'raw pixels: three fixed SRM high-pass filters per colour channel (no parameters) extract '
-             'the noise residual, whose magnitude and the colour are averaged over 4×4 cells into a '
-             '12×64×64 map. A 3×3 stem and six depthwise-separable blocks with batch norm and '
-             'shortcuts (the Xception idea at a small scale) reduce it to 256×8×8. Instead of global '
-             'average pooling, a *global depthwise convolution* learns one weight per position and '
-             'channel: faces are roughly centred, so the network can compare the noise inside the '
-             'face with its surroundings. Dropout and a linear 256→2 layer give the logits. The design '
-             'was chosen on the validation set only (README, "Bonus").')
+    doc.para('**Design.** A manipulated region is rendered or pasted from another source, so its '
+             'noise and resampling traces differ from the rest of the photo. BonusNet therefore does '
+             'not learn from raw pixels: three fixed SRM high-pass filters per colour channel and two '
+             'learned *constrained* 5×5 filters (Bayar and Stamm: centre −1, the other weights sum to '
+             '1, so they see residuals, not content) extract noise residuals, whose magnitude and the '
+             'colour are averaged over 4×4 cells into an 18×64×64 map; coarser 8×8 and 16×16 averages '
+             'are added to the deeper features. A 3×3 stem and six depthwise-separable blocks with '
+             'batch norm and shortcuts (the Xception idea at a small scale) reduce it to 256×8×8. '
+             'Instead of global average pooling, a *global depthwise convolution* learns one weight per '
+             'position and channel: faces are roughly centred, so the network can compare the face '
+             'with its surroundings. Dropout and a linear 256→2 layer give the logits. The design was '
+             'chosen on validation sets only, real Photoshop composites included (README, "Bonus").')
     simple = facts.run('fakes_dataset', 'SimpleNet')
     rows = []
     if facts.bonus:

@@ -1,138 +1,91 @@
-"""Evaluate checkpoints on the test splits of datasets: ROC AUC with a 95% bootstrap interval,
-balanced accuracy and accuracy, one markdown row per (checkpoint, dataset).
+"""The README's recipe table: evaluate.py rows of several seeds, as mean ± spread per recipe.
 
-A checkpoint tested on another dataset than the one it was trained on gives a cross-dataset row.
-The interval resamples the test images (reals and fakes separately, 1000 resamples, seed 0 by
-default; the AUC of a resample is the Mann-Whitney statistic with ties counted one half), the same
-computation as the evaluation engine's `bootstrap_auc_ci`. The decision for (balanced) accuracy is
-P(fake) >= 0.5, i.e. the argmax of the two logits.
+Each training run lives in its own folder named `<recipe>_s<seed>` (for example
+`runs/forensic_s0/checkpoints/ciplab_BonusNet_AdamW.pt`); evaluate.py scores every checkpoint on
+every test set and this script groups its rows by (recipe, model, trained on, tested on):
 
-    python bench/recipe_table.py --checkpoints runs/a/checkpoints/ciplab_BonusNet_AdamW.pt \\
-        --datasets /tmp/data_real:ciplab /tmp/recipe_demo:fakes_dataset
+    python evaluate.py --checkpoint runs/*/checkpoints/*.pt --data /tmp/data_real/ciplab \\
+        demo_datasets/fakes_dataset --out runs/evaluation.json
+    python bench/recipe_table.py runs/evaluation.json
+
+Per group it prints the number of seeds, the test ROC AUC as mean ± standard deviation over the
+seeds with the lowest and highest bound of the seeds' own 95% bootstrap intervals, the balanced
+accuracy (mean ± sd, at P(fake) >= 0.5) and the accuracy. No figure is chosen here: the recipes
+were chosen on validation AUC before the test sets were scored.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import statistics
 import sys
+from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-import torch
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
-from torch import nn
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from checkpoints import load_trained_model, read_checkpoint
-from devices import pick_device
-from inference import fake_probability, predict
-from registry import build_model
-from utils import load_dataset
+SEED_FOLDER = re.compile(r'^(?P<recipe>.+)_s(?P<seed>\d+)$')
 
 
-def count_resample(rng: np.random.Generator, n: int, n_resamples: int) -> np.ndarray:
-    """How often each of n items is drawn in each of n_resamples draws of n with replacement."""
-    draws = rng.integers(0, n, size=(n_resamples, n))
-    offsets = np.arange(n_resamples)[:, None] * n
-    return np.bincount((draws + offsets).ravel(), minlength=n_resamples * n).reshape(n_resamples, n)
+def recipe_and_seed(checkpoint: str) -> tuple[str, int]:
+    """('forensic', 0) for .../forensic_s0/checkpoints/x.pt: the run folder above checkpoints/."""
+    folder = Path(checkpoint).parent.parent.name
+    match = SEED_FOLDER.match(folder)
+    if match is None:
+        raise ValueError(f'{checkpoint}: its run folder {folder!r} is not named <recipe>_s<seed>')
+    return match['recipe'], int(match['seed'])
 
 
-def bootstrap_auc_ci(labels: np.ndarray, scores: np.ndarray, n_resamples: int = 1000,
-                     seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of the ROC AUC over stratified bootstrap resamples of the images."""
-    labels = np.asarray(labels, dtype=np.int64)
-    scores = np.asarray(scores, dtype=np.float64)
-    negatives, positives = np.sort(scores[labels == 0]), scores[labels == 1]
-    if len(negatives) == 0 or len(positives) == 0:
-        raise ValueError('the AUC interval needs real and fake images')
-    below = np.searchsorted(negatives, positives, side='left')
-    up_to = np.searchsorted(negatives, positives, side='right')
-    rng = np.random.default_rng(seed)
-    neg_counts = count_resample(rng, len(negatives), n_resamples)
-    pos_counts = count_resample(rng, len(positives), n_resamples)
-    cumulative = np.concatenate([np.zeros((n_resamples, 1)), np.cumsum(neg_counts, axis=1)], axis=1)
-    wins = cumulative[:, below] + 0.5 * (cumulative[:, up_to] - cumulative[:, below])
-    aucs = (pos_counts * wins).sum(axis=1) / (len(positives) * len(negatives))
-    tail = 100.0 * (1.0 - level) / 2.0
-    low, high = np.percentile(aucs, [tail, 100.0 - tail])
-    return float(low), float(high)
+def mean_sd(values: list[float]) -> str:
+    """'0.612 ± 0.021' (sample standard deviation; '± -' for one value)."""
+    spread = f'{statistics.stdev(values):.3f}' if len(values) > 1 else '-'
+    return f'{statistics.fmean(values):.3f} ± {spread}'
 
 
-def summarize(labels: np.ndarray, scores: np.ndarray, n_resamples: int, seed: int) -> dict:
-    """AUC, its bootstrap interval, balanced accuracy and accuracy (percent) at P(fake) >= 0.5."""
-    decisions = scores >= 0.5
-    return {'n': len(labels), 'auc': float(roc_auc_score(labels, scores)),
-            'auc_ci': list(bootstrap_auc_ci(labels, scores, n_resamples, seed)),
-            'balanced_accuracy': 100.0 * float(balanced_accuracy_score(labels, decisions)),
-            'accuracy': 100.0 * float(accuracy_score(labels, decisions))}
+def percent_mean_sd(values: list[float]) -> str:
+    """'61.2% ± 2.1' for percentages."""
+    spread = f'{statistics.stdev(values):.1f}' if len(values) > 1 else '-'
+    return f'{statistics.fmean(values):.1f}% ± {spread}'
 
 
-def load_scoring_model(path: str, device: torch.device) -> tuple[nn.Module, str, str]:
-    """(model in eval mode, trained-on dataset, label) of a checkpoint train_main.py wrote, or of an
-    interrupted run's state (checkpoints/<run>.interrupted.pt: its best epoch so far)."""
-    checkpoint = read_checkpoint(path)
-    if 'best' in checkpoint and 'record' in checkpoint:  # interrupted state
-        record, best = checkpoint['record'], checkpoint['best']
-        model = build_model(record['model'], pretrained=False)
-        model.load_state_dict(best['model'])
-        return (model.to(device).eval(), record['dataset'],
-                f"{path} (stopped after epoch {checkpoint['epoch']}, best {best['epoch']})")
-    return load_trained_model(path, device), checkpoint.get('dataset', '?'), str(path)
+def table(rows: list[dict]) -> list[str]:
+    """Markdown lines: one row per (recipe, model, trained on, tested on), sorted."""
+    groups: dict[tuple[str, str, str, str], list[tuple[int, dict]]] = defaultdict(list)
+    for row in rows:
+        recipe, seed = recipe_and_seed(row['checkpoint'])
+        groups[(row['model'], recipe, row['trained_on'], row['data_name'])].append((seed, row))
+    lines = ['| model | recipe | trained on | tested on | seeds | test AUC mean ± sd | '
+             'seeds\' 95% CIs span | balanced acc. | acc. |',
+             '|---|---|---|---|---|---:|---:|---:|---:|']
+    for (model, recipe, trained_on, tested_on), members in sorted(groups.items()):
+        members.sort(key=lambda item: item[0])
+        runs = [row for _, row in members]
+        low = min(row['auc_ci'][0] for row in runs)
+        high = max(row['auc_ci'][1] for row in runs)
+        lines.append(f'| {model} | {recipe} | {trained_on} | {tested_on} | '
+                     f'{",".join(str(seed) for seed, _ in members)} | '
+                     f'{mean_sd([row["auc"] for row in runs])} | [{low:.3f}, {high:.3f}] | '
+                     f'{percent_mean_sd([row["balanced_accuracy"] for row in runs])} | '
+                     f'{percent_mean_sd([row["accuracy"] for row in runs])} |')
+    return lines
 
 
-def parse_dataset(spec: str, default_root: str | None) -> tuple[str | None, str]:
-    """'ROOT:NAME' or 'NAME' (under --data-root) -> (root, name)."""
-    root, sep, name = spec.rpartition(':')
-    return (root, name) if sep else (default_root, spec)
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Checkpoints, datasets and the bootstrap settings."""
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--checkpoints', nargs='+', required=True,
-                        help='training checkpoints (train_main.py output; an .interrupted.pt state '
-                             'gives its best epoch so far), model read from each')
-    parser.add_argument('--datasets', nargs='+', required=True,
-                        help='test sets as ROOT:NAME or NAME (then under --data-root)')
-    parser.add_argument('--data-root', default=None, help='data root for bare dataset names')
-    parser.add_argument('--split', default='test', help='split to score (default: test)')
-    parser.add_argument('--resamples', type=int, default=1000, help='bootstrap resamples (1000)')
-    parser.add_argument('--seed', type=int, default=0, help='bootstrap seed (default: 0)')
-    parser.add_argument('--batch-size', type=int, default=32, help='scoring batch size (32)')
-    parser.add_argument('--json', default=None, help='also write the rows to this JSON file')
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> list[dict]:
-    """Score every checkpoint on every dataset, print a markdown table, return the rows."""
-    args = parse_args(argv)
-    device = pick_device()
-    datasets = [parse_dataset(spec, args.data_root) for spec in args.datasets]
+    parser.add_argument('evaluations', nargs='+', type=Path, help="evaluate.py's JSON output(s)")
+    args = parser.parse_args(argv)
     rows = []
-    for path in args.checkpoints:
-        model, trained_on, label = load_scoring_model(path, device)
-        for root, name in datasets:
-            logits, labels = predict(model, load_dataset(name, args.split, root), device=device,
-                                     batch_size=args.batch_size)
-            scores = fake_probability(logits).numpy()
-            row = {'checkpoint': label, 'model': type(model).__name__,
-                   'trained_on': trained_on, 'tested_on': name,
-                   **summarize(labels.numpy(), scores, args.resamples, args.seed)}
-            rows.append(row)
-            print(f'scored {path} on {name}', file=sys.stderr)
-    print('| model | trained on | tested on | n | AUC [95% CI] | balanced acc. | acc. | checkpoint |')
-    print('|---|---|---|---|---|---|---|---|')
-    for row in rows:
-        low, high = row['auc_ci']
-        print(f"| {row['model']} | {row['trained_on']} | {row['tested_on']} | {row['n']} | "
-              f"{row['auc']:.3f} [{low:.3f}, {high:.3f}] | {row['balanced_accuracy']:.1f}% | "
-              f"{row['accuracy']:.1f}% | {row['checkpoint']} |")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2) + '\n')
-    return rows
+    for path in args.evaluations:
+        try:
+            rows.extend(json.loads(path.read_text()))
+        except (OSError, ValueError) as error:
+            sys.exit(f'error: {path}: not a readable evaluate.py JSON file ({error}); run evaluate.py first.')
+    try:
+        print('\n'.join(table(rows)))
+    except (KeyError, ValueError) as error:
+        sys.exit(f'error: {error}')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""BonusNet: parameter budget, shapes, fixed SRM filters, checkpoint round trip, export, bonus_main."""
+"""BonusNet: parameter budget, shapes, SRM and constrained filters, checkpoints, export, bonus_main."""
 from __future__ import annotations
 
 import json
@@ -25,30 +25,62 @@ SIMPLENET_PARAMS = 16_901_762
 def hand_count() -> int:
     """BonusNet's trainable parameters from its layer shapes, written out by hand.
 
-    input BN over 3 colour + 9 SRM-energy channels: 2*12               =      24
-    stem conv 3x3, 12 -> 32, no bias: 12*32*9 = 3456; BN(32): 64       =    3520
+    learned constrained 5x5 filters, 2 shared by the colours, raw weights: 2*25 =      50
+    input BN over 3 colour + 9 SRM + 6 learned residual-energy channels: 2*18  =      36
+    stem conv 3x3, 18 -> 32, no bias: 18*32*9 = 5184; BN(32): 64               =    5248
     separable block cin -> cout: depthwise 9*cin + BN 2*cin + pointwise cin*cout + BN 2*cout
-      32 -> 64:   288 +  64 +  2048 + 128                               =    2528
-      64 -> 64:   576 + 128 +  4096 + 128                               =    4928
-      64 -> 128:  576 + 128 +  8192 + 256                               =    9152
-     128 -> 128: 1152 + 256 + 16384 + 256                               =   18048
-     128 -> 256: 1152 + 256 + 32768 + 512                               =   34688
-     256 -> 256: 2304 + 512 + 65536 + 512                               =   68864
+      32 -> 64:   288 +  64 +  2048 + 128                                       =    2528
+      64 -> 64:   576 + 128 +  4096 + 128                                       =    4928
+      64 -> 128:  576 + 128 +  8192 + 256                                       =    9152
+     128 -> 128: 1152 + 256 + 16384 + 256                                       =   18048
+     128 -> 256: 1152 + 256 + 32768 + 512                                       =   34688
+     256 -> 256: 2304 + 512 + 65536 + 512                                       =   68864
+    coarse energy 8x8 cells -> block 0: BN(15) 30 + conv 15*64 960 + BN(64) 128 =    1118
+    coarse energy 16x16 -> block 2: BN(15) 30 + conv 15*128 1920 + BN(128) 256  =    2206
     global depthwise conv 8x8 over 256 channels, no bias: 256*64 = 16384; BN(256): 512 = 16896
-    classifier 256 -> 2 with bias: 512 + 2                              =     514
-    total                                                               = 159,162
+    classifier 256 -> 2 with bias: 512 + 2                                      =     514
+    total                                                                       = 164,276
     The SRM filters are a buffer, not a parameter.
     """
-    return 24 + 3520 + 2528 + 4928 + 9152 + 18048 + 34688 + 68864 + 16896 + 514
+    return (50 + 36 + 5248 + 2528 + 4928 + 9152 + 18048 + 34688 + 68864 + 1118 + 2206 + 16896
+            + 514)
 
 
 def test_parameter_count_matches_hand_count_and_is_within_one_percent_of_simplenet() -> None:
     model = BonusNet()
-    assert hand_count() == 159_162
+    assert hand_count() == 164_276
     assert get_nof_params(model) == hand_count()
     assert sum(p.numel() for p in model.parameters()) == hand_count()  # nothing frozen by accident
     assert get_nof_params(SimpleNet()) == SIMPLENET_PARAMS
     assert hand_count() <= SIMPLENET_PARAMS // 100 == 169_017
+
+
+def assert_constrained(weight: torch.Tensor) -> None:
+    """Every 5x5 kernel has centre -1 and off-centre weights summing to 1 (so it sums to 0)."""
+    assert weight.shape == (2, 1, 5, 5)
+    assert torch.allclose(weight[:, 0, 2, 2], torch.full((2,), -1.0))
+    off_centre = weight.sum(dim=(1, 2, 3)) - weight[:, 0, 2, 2]
+    assert torch.allclose(off_centre, torch.ones(2), atol=1e-5)
+
+
+def test_learned_filters_keep_the_bayar_constraint_after_optimizer_steps() -> None:
+    torch.manual_seed(0)
+    model = BonusNet()
+    conv = model.learned_residuals.conv
+    assert_constrained(conv.weight)
+    before = conv.weight.detach().clone()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.5, weight_decay=0.05)
+    for _ in range(3):  # large steps that would break an unprojected constraint
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(torch.randn(2, 3, 256, 256)),
+                                          torch.tensor([0, 1])).backward()
+        optimizer.step()
+        assert_constrained(conv.weight)
+    assert not torch.allclose(conv.weight, before)  # the filters did learn
+    # A high-pass residual ignores a constant image (away from the zero-padded border).
+    flat = torch.full((1, 3, 32, 32), 0.7)
+    assert torch.allclose(model.learned_residuals(flat)[..., 1:-1, 1:-1],
+                          torch.zeros(1, 6, 14, 14), atol=1e-5)
 
 
 def test_registry_builds_an_untrained_bonusnet() -> None:
@@ -70,7 +102,7 @@ def test_energy_map_is_cell_means_of_colour_and_absolute_residuals() -> None:
     model = BonusNet()
     image = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(1))
     energy = model.energy_map(image)
-    assert energy.shape == (1, 12, 64, 64)
+    assert energy.shape == (1, 18, 64, 64)
     # Cell (row 5, column 9) covers pixels 20..23 x 36..39; residual channel 3c+k is kernel k on c.
     assert torch.allclose(energy[0, :3, 5, 9], image[0, :, 20:24, 36:40].mean(dim=(1, 2)))
     kb = model.residuals.weight[0, 0]  # KB / 4
@@ -78,6 +110,12 @@ def test_energy_map_is_cell_means_of_colour_and_absolute_residuals() -> None:
     by_hand = torch.stack([(patch[i:i + 5, j:j + 5] * kb).sum().clamp(-3, 3).abs()
                            for i in range(4) for j in range(4)]).mean()
     assert torch.allclose(energy[0, 3 + 3 * 1 + 0, 5, 9], by_hand, atol=1e-5)
+    # Learned channel 12+2c+k: filter k on colour c at every other pixel (rows 20, 22; cols 36, 38).
+    learned = model.learned_residuals.conv.weight[1, 0]
+    patch = image[0, 2, 18:25, 34:41]  # colour 2 (blue) with a 2-pixel margin
+    by_hand = torch.stack([(patch[i:i + 5, j:j + 5] * learned).sum().clamp(-3, 3).abs()
+                           for i in (0, 2) for j in (0, 2)]).mean()
+    assert torch.allclose(energy[0, 12 + 2 * 2 + 1, 5, 9], by_hand, atol=1e-5)
 
 
 def test_srm_filters_are_fixed_and_vanish_on_flat_images() -> None:
@@ -195,7 +233,7 @@ def test_bonus_main_returns_accuracy_and_parameters_of_the_checkpoint(
     margins = (logits[:, 1] - logits[:, 0]).tolist()
     assert printed_auc == pytest.approx(roc_auc_score(labels, margins), abs=1e-4)
     assert f'Test accuracy: {expected_accuracy:.2f}%' in output
-    assert 'Number of parameters: 159,162' in output
+    assert 'Number of parameters: 164,276' in output
     saved = json.loads((workdir / 'out' / 'bonus_main.json').read_text())
     assert saved['test_accuracy'] == accuracy and saved['nof_parameters'] == nof_parameters
     assert saved['roc_auc'] == pytest.approx(roc_auc_score(labels, margins), abs=1e-6)
