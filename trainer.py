@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
@@ -368,6 +367,8 @@ class Trainer:
         val_loss, val_acc = self.validate()
         val_auc = None
         if self.last_scores is not None and len(self.last_scores[1].unique()) == 2:
+            from sklearn.metrics import roc_auc_score  # here: importing sklearn costs ~1.5 s per process
+
             val_scores, val_labels = self.last_scores
             val_auc = float(roc_auc_score(val_labels.numpy(), val_scores.numpy()))
         test_loss, test_acc = self.test()

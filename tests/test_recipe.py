@@ -1,6 +1,9 @@
 """Training recipe options: augmentation presets, best epoch by validation AUC, class weights."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import train_main
+from helpers import PROJECT_ROOT
 from presets import AUGMENT_PRESETS, train_transform
 from trainer import LoggingParameters, Trainer
 from utils import load_dataset
@@ -118,3 +122,28 @@ def test_cosine_schedule_warms_up_then_decays() -> None:
     # warm-up from lr/10, then cosine over the 4 remaining epochs: 1, cos steps of pi/4
     expected = [0.1, 1.0] + [0.5 * (1 + np.cos(np.pi * k / 4)) for k in (1, 2, 3)]
     assert rates == pytest.approx(expected)
+
+
+def test_recipe_table_gives_mean_and_sd_over_seeds_per_group(tmp_path: Path) -> None:
+    def row(recipe: str, seed: int, auc: float, ci: tuple[float, float], balanced: float) -> dict:
+        return {'checkpoint': f'runs/{recipe}_s{seed}/checkpoints/ciplab_BonusNet_AdamW.pt',
+                'model': 'BonusNet', 'trained_on': 'ciplab', 'data_name': 'ciplab', 'auc': auc,
+                'auc_ci': list(ci), 'balanced_accuracy': balanced, 'accuracy': 50.0}
+
+    rows = [row('real', 2, 0.70, (0.65, 0.75), 60.0), row('real', 0, 0.60, (0.55, 0.66), 56.0),
+            row('real', 1, 0.65, (0.58, 0.71), 58.0), row('assignment', 0, 0.55, (0.50, 0.61), 51.0)]
+    evaluation = tmp_path / 'evaluation.json'
+    evaluation.write_text(json.dumps(rows))
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / 'bench' / 'recipe_table.py'),
+                             str(evaluation)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # sample sd of 0.60, 0.65, 0.70 = 0.05; of 56, 58, 60 = 2.0
+    assert lines[2] == ('| BonusNet | assignment | ciplab | ciplab | 0 | 0.550 ± - | [0.500, 0.610] | '
+                        '51.0% ± - | 50.0% ± - |')
+    assert lines[3] == ('| BonusNet | real | ciplab | ciplab | 0,1,2 | 0.650 ± 0.050 | [0.550, 0.750] | '
+                        '58.0% ± 2.0 | 50.0% ± 0.0 |')
+    evaluation.write_text(json.dumps([{**rows[0], 'checkpoint': 'runs/unnamed/checkpoints/x.pt'}]))
+    bad = subprocess.run([sys.executable, str(PROJECT_ROOT / 'bench' / 'recipe_table.py'),
+                          str(evaluation)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and bad.stderr.count('\n') == 1 and '<recipe>_s<seed>' in bad.stderr
