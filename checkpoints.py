@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from performance import prepare_model
 from registry import build_model, canonical_model_name
 
 
@@ -78,8 +79,6 @@ def load_trained_model(path: str | os.PathLike, device: torch.device,
 
     `model_name`, when given, must match the checkpoint (an -m flag that disagrees is an error).
     """
-    from performance import prepare_model
-
     checkpoint = read_checkpoint(path)
     saved_name = checkpoint.get('model_name')
     if model_name is None:
