@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from devices import default_workers
-from interrupts import exit_code, install_sigterm_handler
+from interrupts import exit_code, sigterm_raises
 
 T = TypeVar('T')
 
@@ -114,9 +114,9 @@ def run_cli(main: Callable[..., T], *args: Any) -> T:
 
     Set $FACES_DEBUG=1 to get the full traceback instead of the one line.
     """
-    install_sigterm_handler()
     try:
-        return main(*args)
+        with sigterm_raises():
+            return main(*args)
     except KeyboardInterrupt as interrupt:
         print('interrupted', file=sys.stderr)
         sys.exit(exit_code(interrupt))

@@ -19,10 +19,20 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def install_sigterm_handler() -> None:
-    """Make SIGTERM raise Terminated in the main thread (a no-op outside it)."""
-    with contextlib.suppress(ValueError):
-        signal.signal(signal.SIGTERM, _raise_terminated)
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises Terminated in the main thread (a no-op outside it); the
+    previous handler comes back after it, so a caller in the same process (a test, a forked pool
+    worker that must die on SIGTERM) does not inherit ours."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

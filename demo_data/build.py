@@ -11,6 +11,7 @@ import io
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Mapping
@@ -100,7 +101,10 @@ def _render_all(jobs: list[ImageJob], workers: int, description: str, progress: 
                 files[relative] = digest
                 bar.update()
             return files
-        with multiprocessing.get_context().Pool(workers) as pool:  # terminated on error
+        # terminated (SIGTERM) when the block ends; workers take the default SIGTERM action so
+        # that ends them, whatever handler the parent process had installed
+        with multiprocessing.get_context().Pool(workers, initializer=signal.signal,
+                                                initargs=(signal.SIGTERM, signal.SIG_DFL)) as pool:
             for relative, digest in pool.imap_unordered(write_image, jobs, chunksize=8):
                 files[relative] = digest
                 bar.update()

@@ -161,3 +161,14 @@ def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
     monkeypatch.setattr(torch.backends.mps, 'is_available', lambda: mps)
     assert devices.pick_device() == torch.device(expected)
+
+
+def test_run_cli_makes_sigterm_raise_only_while_main_runs() -> None:
+    import signal
+
+    import interrupts
+    from cli import run_cli
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert run_cli(lambda: signal.getsignal(signal.SIGTERM)) is interrupts._raise_terminated
+    assert signal.getsignal(signal.SIGTERM) is before  # not leaked into the caller (or its forks)
