@@ -135,7 +135,7 @@ class LearnedResiduals(nn.Module):
         B*3 single-channel images (which also copies a channels_last batch)."""
         colours = image.shape[1]
         weight = self.conv.weight.repeat(colours, 1, 1, 1)  # (colours*LEARNED_FILTERS)x1xKxK
-        residuals = F.conv2d(image, weight, stride=LEARNED_STRIDE, padding=CONSTRAINED_SIZE // 2,
+        residuals = F.conv2d(image, weight, stride=self.conv.stride, padding=self.conv.padding,
                              groups=colours)
         return residuals.clamp(-SRM_CLIP, SRM_CLIP)
 
