@@ -1,0 +1,1 @@
+"""Data: face landmarks and self-blended training fakes made from real faces."""

@@ -1,0 +1,1 @@
+"""Models beyond the assignment's three."""

@@ -1,0 +1,1 @@
+"""Training helpers beyond the assignment's Trainer."""
