@@ -77,17 +77,22 @@ def _dlib():
     return dlib
 
 
-def cnn_model_path() -> Path:
-    """dlib's MMOD face detector weights, shipped in the face-recognition-models package."""
+def model_file(name: str) -> Path:
+    """A dlib model file shipped in the face-recognition-models package (detector, landmarks)."""
     # The package's __init__ imports pkg_resources, which new setuptools lacks: find it, never import.
     spec = importlib.util.find_spec('face_recognition_models')
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError('the cnn detector needs the face-recognition-models package '
+        raise ImportError(f'{name} comes with the face-recognition-models package '
                           '(`pip install -r requirements.txt`)')
-    path = Path(next(iter(spec.submodule_search_locations))) / 'models' / CNN_MODEL_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / 'models' / name
     if not path.is_file():
         raise FileNotFoundError(f'{path} is missing; reinstall face-recognition-models')
     return path
+
+
+def cnn_model_path() -> Path:
+    """dlib's MMOD face detector weights (the cnn detector)."""
+    return model_file(CNN_MODEL_FILE)
 
 
 def _rect_box(rect, scale: float) -> FaceBox:

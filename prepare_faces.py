@@ -8,14 +8,12 @@ with OUT/NAME/MANIFEST.csv and OUT/NAME/skipped.csv. The folder is built aside a
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import glob
 import hashlib
 import io
 import json
 import math
-import multiprocessing
 import os
 import re
 import shutil
@@ -24,8 +22,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +39,7 @@ from face_crop import (
     VIDEO_EXTENSIONS,
     InputReadError,
 )
+from fmd.parallel import WorkerDiedError, signals_deferred, worker_map
 
 VERSION = '1.0.0'
 SPLITS = ('train', 'val', 'test')
@@ -304,13 +301,6 @@ def process_source(task: dict[str, Any]) -> tuple[list[dict], list[tuple[str, st
         return [], [(source.rel, f'error: {type(error).__name__}: {error}')]
 
 
-def _init_worker(detector: str) -> None:
-    """Workers leave Ctrl-C and termination to the main process, and build their detector once."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    face_crop.get_detector(detector)
-
-
 def run_tasks(tasks: list[dict[str, Any]], workers: int, detector: str,
               progress: bool) -> tuple[list[dict], list[tuple[str, str]]]:
     """Process every task (in a pool when workers > 1) with a progress bar; rows in a fixed order."""
@@ -318,18 +308,9 @@ def run_tasks(tasks: list[dict[str, Any]], workers: int, detector: str,
 
     rows, skipped = [], []
     face_crop.get_detector(detector)  # built once here: forked workers inherit it (dlib's HOG takes ~1 s)
-    if workers > 1:
-        # Set in the parent, before the fork: calling into OpenCV's thread pool from a forked child
-        # of a process that already used it deadlocks (seen under pytest after detect.py's tests).
-        import cv2
-
-        cv2.setNumThreads(1)
-    pool = None
-    if workers > 1:  # unlike multiprocessing.Pool, this one reports a killed worker instead of hanging
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(),
-                                   initializer=_init_worker, initargs=(detector,))
     try:
-        results = pool.map(process_source, tasks, chunksize=2) if pool else map(process_source, tasks)
+        results = worker_map(process_source, tasks, workers, face_crop.get_detector, (detector,),
+                             chunksize=2)
         with tqdm(total=len(tasks), desc=f'faces ({detector})', unit='file',
                   disable=None if progress else True) as bar:
             for task_rows, task_skipped in results:
@@ -337,15 +318,8 @@ def run_tasks(tasks: list[dict[str, Any]], workers: int, detector: str,
                 skipped.extend(task_skipped)
                 bar.update()
                 bar.set_postfix(crops=len(rows), skipped=len(skipped), refresh=False)
-    except BrokenProcessPool as error:
-        raise PrepareError('a worker process died (killed, or out of memory?); nothing was written. '
-                           'Try fewer --workers') from error
-    finally:
-        if pool is not None:
-            with signals_deferred():  # every worker is gone before the build folder is removed
-                for process in list((getattr(pool, '_processes', None) or {}).values()):
-                    process.terminate()
-                pool.shutdown(wait=True, cancel_futures=True)
+    except WorkerDiedError as error:
+        raise PrepareError(f'{error}; nothing was written') from error
     return sorted(rows, key=lambda r: r['path']), skipped
 
 
@@ -440,17 +414,6 @@ def remove_stale_builds(out: Path) -> None:
         kind, _, pid = path.name.rpartition('-')
         if kind.endswith(('.tmp', '.old')) and pid.isdigit() and not _pid_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM until the block is done (renames and clean-up run to the end)."""
-    blocked = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _old_results(out: Path, settings: dict) -> tuple[dict[str, list], dict[str, list], dict]:

@@ -39,6 +39,11 @@ def run_name(dataset: str, model: str, optimizer: str = DEFAULT_OPTIMIZER) -> st
     return f'{dataset}_{model}_{optimizer}'
 
 
+def training_set_name(dataset: str, fakes: str = 'dataset') -> str:
+    """What a run trained on, as its file names and tables say it: `ciplab`, `ciplab+self-blend`."""
+    return dataset if fakes == 'dataset' else f'{dataset}+{fakes}'
+
+
 def log_path(dataset: str, model: str, optimizer: str = DEFAULT_OPTIMIZER) -> Path:
     """out/<run>.json: the list of JSON records Trainer.run appends to."""
     return Path(OUTPUT_DIR) / f'{run_name(dataset, model, optimizer)}.json'

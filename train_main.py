@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -29,11 +31,12 @@ from cli import (
 from decode_cache import prepare_datasets
 from devices import default_threads, default_workers, pick_device, seed_everything
 from distributed import Distributed, env_world_size, process_group
+from fmd.data.training_fakes import FAKES_MODES, self_blend_splits
 from interrupts import exit_code
 from performance import describe, fused_optimizer, prepare_model
-from presets import AUGMENT_PRESETS
+from presets import AUGMENT_PRESETS, IMAGE_SIZE, UINT8_PRESETS, uint8_transform
 from registry import canonical_model_name, model_names
-from runs import interrupted_checkpoint_path
+from runs import interrupted_checkpoint_path, training_set_name
 from trainer import SELECT_BY, LoggingParameters, Trainer
 from utils import get_nof_params, load_dataset, load_model, resolve_data_root
 
@@ -61,6 +64,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--dataset', '-d', default='fakes_dataset',
                         help='dataset folder under the data root (default: fakes_dataset)')
     research = parser.add_argument_group('training recipe (each off by default)')
+    research.add_argument('--fakes', default='dataset', choices=FAKES_MODES,
+                          help="training fakes: the dataset's own (default), self-blends of its reals "
+                               '(needs landmarks.npz: python -m fmd.data.landmarks DATASET; the fake/ '
+                               'folders of train and val are never read), or both')
     research.add_argument('--augment', default='assignment', choices=AUGMENT_PRESETS,
                           help='training augmentation preset (default: assignment = crop + flip)')
     research.add_argument('--weight-decay', type=non_negative_float, default=0.0,
@@ -89,6 +96,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         '0 on CPU, where the decoded images are cached and workers would only compete with the '
         f'compute for the cores; else {default_workers()}'))
     args = parser.parse_args(argv)
+    if args.fakes != 'dataset' and args.augment not in UINT8_PRESETS:
+        parser.error(f'argument --fakes {args.fakes}: blends are made on the decoded uint8 images; '
+                     f'use --augment {" or ".join(UINT8_PRESETS)}')
     world_size = env_world_size()
     if args.batch_size % world_size:
         parser.error(f'argument --batch_size/-b: the global batch size {args.batch_size} does not '
@@ -126,8 +136,9 @@ def build_scheduler(name: str, optimizer: torch.optim.Optimizer, epochs: int,
 
 def balanced_class_weights(dataset: Dataset) -> torch.Tensor:
     """n_samples / (2 * n_class) for (real, fake): inverse class frequency, mean weight per sample 1."""
-    counts = torch.tensor([len(dataset.real_image_names), len(dataset.fake_image_names)],
-                          dtype=torch.float32)
+    counts = (dataset.class_counts() if hasattr(dataset, 'class_counts')
+              else (len(dataset.real_image_names), len(dataset.fake_image_names)))
+    counts = torch.tensor(counts, dtype=torch.float32)
     return counts.sum() / (len(counts) * counts)
 
 
@@ -140,9 +151,40 @@ def optimizer_hyperparameters(optimizer: torch.optim.Optimizer) -> dict:
 
 def kept_state(trainer: Trainer, args: argparse.Namespace, model_name: str) -> str:
     """What an interrupted run left: the epoch in its resumable state, and how to continue it."""
-    state = interrupted_checkpoint_path(args.dataset, model_name, args.optimizer)
+    state = interrupted_checkpoint_path(training_set_name(args.dataset, args.fakes), model_name,
+                                        args.optimizer)
     return (f'the state after epoch {trainer.saved_epoch} is in {state}; continue with the same '
             'command plus --resume' if trainer.saved_epoch else 'no epoch had finished')
+
+
+@dataclass
+class Splits:
+    """What train() trains on: the three splits, the training DataLoader workers, what validates."""
+
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    workers: int
+    validation: str  # what picks the best epoch, for the log
+    line: str
+
+
+def load_splits(args: argparse.Namespace, data_root: Path, device: torch.device) -> Splits:
+    """The splits as --fakes says, their decoded images cached up front."""
+    # uint8 images, normalised per batch by the Trainer (performance.prepare_batch): same numbers.
+    test = load_dataset(args.dataset, 'test', data_root, uint8=True)
+    if args.fakes == 'dataset':
+        train = load_dataset(args.dataset, 'train', data_root, augment=args.augment, uint8=True)
+        val = load_dataset(args.dataset, 'val', data_root, uint8=True)
+        cached, line = [train, val], ''
+    else:
+        train, val, cached, line = self_blend_splits(data_root, args.dataset, args.fakes,
+                                                     uint8_transform(args.augment), args.seed, IMAGE_SIZE)
+        line += ' | '
+    validation = 'val reals and their self-blends' if args.fakes == 'self-blend' else 'the val split'
+    workers, cache_line = prepare_datasets([*cached, test], device, args.workers,
+                                           fill_workers=default_workers())
+    return Splits(train, val, test, workers, validation, line + cache_line)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -166,14 +208,11 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
         print(f'Distributed: {distributed.world_size} processes ({distributed.backend}), '
               f'batch {args.batch_size // distributed.world_size} per process')
 
-    # uint8 images, normalised per batch by the Trainer (performance.prepare_batch): same numbers.
-    train_dataset = load_dataset(args.dataset, 'train', data_root, augment=args.augment, uint8=True)
-    val_dataset = load_dataset(args.dataset, 'val', data_root, uint8=True)
-    test_dataset = load_dataset(args.dataset, 'test', data_root, uint8=True)
-    workers, data_line = prepare_datasets([train_dataset, val_dataset, test_dataset], device,
-                                          args.workers, fill_workers=default_workers())
+    splits = load_splits(args, data_root, device)
+    train_dataset, val_dataset, test_dataset = splits.train, splits.val, splits.test
     print(f'Images: train {len(train_dataset)}, val {len(val_dataset)}, '
-          f'test {len(test_dataset)} | {data_line}')
+          f'test {len(test_dataset)} | {splits.line}\n'
+          f'Model selection by {args.select_by} on {splits.validation}')
 
     model = load_model(model_name)
     pretrained = getattr(model, 'pretrained', None)
@@ -190,7 +229,8 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
     class_weights = balanced_class_weights(train_dataset) if args.class_weights == 'balanced' else None
     extra = {'seed': args.seed, 'batch_size': args.batch_size, 'epochs': args.epochs,
              'nof_params': nof_params, 'device': str(device), 'data_root': str(data_root),
-             'threads': torch.get_num_threads(), 'augment': args.augment,
+             'threads': torch.get_num_threads(), 'augment': args.augment, 'fakes': args.fakes,
+             'validation': splits.validation,
              'weight_decay': args.weight_decay, 'scheduler': args.scheduler,
              'warmup_epochs': args.warmup_epochs if args.scheduler != 'none' else None,
              'class_weights': class_weights.tolist() if class_weights is not None else None,
@@ -203,13 +243,14 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
         extra['pretrained_source'] = getattr(model, 'pretrained_source', None)
     logging_parameters = LoggingParameters(model_name=model_name, dataset_name=args.dataset,
                                            optimizer_name=args.optimizer,
-                                           optimizer_params=hyperparameters, extra=extra)
+                                           optimizer_params=hyperparameters, extra=extra,
+                                           fakes=args.fakes)
     if distributed.rank:  # other ranks augment and drop out differently; rank 0 keeps the seed
         seed_everything(args.seed + distributed.rank)
     trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(weight=class_weights),
                       args.batch_size // distributed.world_size,
                       train_dataset, val_dataset, test_dataset, device=device,
-                      num_workers=workers, amp=args.amp, seed=args.seed,
+                      num_workers=splits.workers, amp=args.amp, seed=args.seed,
                       show_progress=not args.no_progress, scheduler=scheduler,
                       select_by=args.select_by, patience=args.patience, distributed=distributed)
     try:

@@ -45,18 +45,22 @@ class LoggingParameters:
     optimizer_name: str
     optimizer_params: dict
     extra: dict = field(default_factory=dict)
+    fakes: str = 'dataset'  # train_main.py --fakes: a self-blend run gets files of its own
 
     @property
     def run_name(self) -> str:
         """`<dataset>_<model>_<optimizer>`, the stem of the run's .json and .pt files."""
-        from runs import run_name
+        from runs import run_name, training_set_name
 
-        return run_name(self.dataset_name, self.model_name, self.optimizer_name)
+        return run_name(training_set_name(self.dataset_name, self.fakes), self.model_name,
+                        self.optimizer_name)
 
     @property
     def paths(self) -> tuple[Path, Path, Path, Path]:
         """(checkpoint, interrupted state, JSON log, lock) of this run."""
-        key = (self.dataset_name, self.model_name, self.optimizer_name)
+        from runs import training_set_name
+
+        key = (training_set_name(self.dataset_name, self.fakes), self.model_name, self.optimizer_name)
         return (checkpoint_path(*key), interrupted_checkpoint_path(*key), log_path(*key),
                 lock_path(*key))
 
@@ -181,6 +185,8 @@ class Trainer:
     def train_one_epoch(self) -> tuple[float, float]:
         """One pass over the shuffled training set; returns (mean loss per sample, accuracy %)."""
         self.model.train()
+        if hasattr(self.train_dataset, 'set_epoch'):  # self-blends: fresh fakes every epoch
+            self.train_dataset.set_epoch(self.epoch)
         total_loss, correct, seen = 0.0, 0, 0
         uncounted_from = unique_train_samples(len(self.train_dataset), self.distributed.rank,
                                               self.distributed.world_size)
@@ -404,7 +410,8 @@ class Trainer:
                                'test_acc': best['test_acc'], 'val_auc': best['val_auc'],
                                'epoch': best['epoch'], 'select_by': self.select_by,
                                'model_name': logging_parameters.model_name,
-                               'dataset': logging_parameters.dataset_name}, checkpoint)
+                               'dataset': logging_parameters.dataset_name,
+                               'fakes': logging_parameters.fakes}, checkpoint)
             print(f'Saved checkpoint {checkpoint} (best epoch {best["epoch"]}, '
                   f'val acc {best["val_acc"]:.2f}%)')
             self.write_output(logging_parameters, record)

@@ -1,0 +1,77 @@
+"""Real faces beside their self-blend masks and fakes: docs/self_blend_examples.png.
+
+`python -m fmd.data.plot_self_blend DATASET [--split train] [--rows 4] [--seed 0] [--out FILE]` draws
+the first faces of DATASET/<split>/real/ that have landmarks (DATASET/landmarks.npz): the face with
+its 68 points, the blend mask, the self-blended fake and the difference between the two.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from fmd.data.landmarks import LANDMARKS_FILE, read_landmarks
+from fmd.data.self_blend import blend, blend_mask, blend_source
+
+DEFAULT_OUT = 'docs/self_blend_examples.png'
+
+
+def draw(dataset: Path, split: str, rows: int, seed: int, out: str) -> Path:
+    """Draw `rows` examples and save the figure; returns its path."""
+    from analysis_cli import save_figure, use_agg_backend
+    from face_crop import read_image_rgb
+
+    use_agg_backend()
+    import matplotlib.pyplot as plt
+
+    landmarks = read_landmarks(dataset / LANDMARKS_FILE)
+    chosen = sorted(p for p in landmarks.points if p.startswith(f'{split}/real/'))[:rows]
+    if not chosen:
+        raise ValueError(f'{dataset / LANDMARKS_FILE} has no {split}/real/ face with landmarks')
+    figure, axes = plt.subplots(len(chosen), 4, figsize=(10, 2.6 * len(chosen)), squeeze=False)
+    for row, rel in enumerate(chosen):
+        face, points = read_image_rgb(dataset / rel), landmarks.points[rel]
+        rng = np.random.default_rng([seed, row])
+        mask, parts = blend_mask(points, face.shape[:2], rng)
+        source = blend_source(face, rng)
+        fake = blend(face, source, mask)
+        difference = np.abs(fake.astype(np.int16) - face).sum(axis=2)
+        axes[row, 0].imshow(face)
+        axes[row, 0].scatter(points[:, 0], points[:, 1], s=4, c='#ffb000')
+        shown = axes[row, 1].imshow(mask, cmap='cividis', vmin=0, vmax=1)
+        figure.colorbar(shown, ax=axes[row, 1], fraction=0.046, label='blend weight')
+        axes[row, 2].imshow(fake)
+        diff = axes[row, 3].imshow(difference, cmap='viridis')
+        figure.colorbar(diff, ax=axes[row, 3], fraction=0.046, label='|fake - real| (sum of RGB)')
+        axes[row, 0].set_ylabel(Path(rel).name, fontsize=8)
+        axes[row, 2].set_xlabel('parts: ' + ', '.join(parts), fontsize=8)
+    for column, title in enumerate(('real face + 68 landmarks', 'mask', 'self-blended fake',
+                                    'difference')):
+        axes[0, column].set_title(title, fontsize=10)
+    for axis in axes.flat:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    figure.suptitle(f'Self-blended training fakes made from real faces only ({dataset.name}, {split})')
+    figure.tight_layout()
+    return save_figure(figure, out, dpi=80)
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Parse the command line and draw."""
+    parser = argparse.ArgumentParser(prog='python -m fmd.data.plot_self_blend',
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument('dataset', metavar='DATASET', help='dataset folder with landmarks.npz')
+    parser.add_argument('--split', default='train', choices=('train', 'val', 'test'))
+    parser.add_argument('--rows', type=int, default=4, help='faces to draw (default: 4)')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the blends (default: 0)')
+    parser.add_argument('--out', default=DEFAULT_OUT, help=f'output PNG (default: {DEFAULT_OUT})')
+    args = parser.parse_args(argv)
+    path = draw(Path(args.dataset), args.split, max(1, args.rows), args.seed, args.out)
+    return path
+
+
+if __name__ == '__main__':
+    from cli import run_cli
+
+    run_cli(main)

@@ -1,0 +1,134 @@
+"""Where a run's training fakes come from: the dataset's own, self-blends of its reals, or both.
+
+`train_main.py --fakes MODE` (FAKES_MODES):
+
+- `dataset` (default, the assignment): the split's real/ and fake/ images as they are.
+- `self-blend`: each real image once as itself (label 0) and, when it has landmarks, once as a fresh
+  self-blend (label 1). The split's fake/ folder is never opened, so the run never sees the
+  manipulation it is tested on. Validation is built the same way from the val reals (fixed blends).
+- `dataset+self-blend`: the dataset's fakes as well (validation: the val split as it is).
+
+A blend is drawn from numpy's Generator seeded with (seed, epoch, image index): different every
+epoch, the same for the same seed whatever the order, the worker or the resume point.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from faces_dataset import FacesDataset, list_images
+
+FAKES_MODES = ('dataset', 'self-blend', 'dataset+self-blend')
+VALIDATION_EPOCH = 0  # training epochs count from 1: validation blends never repeat a training one
+
+
+class RealFacesDataset(FacesDataset):
+    """The real/ images of one split as uint8 tensors; its fake/ folder is never listed or read."""
+
+    def __init__(self, root_path: str, image_size: int):
+        root = Path(root_path)
+        if not (root / 'real').is_dir():
+            raise FileNotFoundError(f'Dataset folder {root / "real"} is missing: self-blending needs '
+                                    'the real faces of each split')
+        self.root_path, self.transform, self.image_size = root_path, None, image_size
+        self.decoder, self.decoded_cache = 'tensor', None
+        self.real_image_names, self.fake_image_names = list_images(root / 'real'), []
+        if not self.real_image_names:
+            raise ValueError(f'{root / "real"} holds no images to self-blend')
+
+
+class SelfBlendDataset(Dataset):
+    """`base`'s real images as themselves (label 0), then the self-blends of those with landmarks
+    (label 1), then `base`'s own fakes (label 1) when it has any. Items are uint8 3xHxW tensors
+    (HWC in memory) after `transform`."""
+
+    def __init__(self, base: FacesDataset, landmarks: dict[str, np.ndarray], split: str, seed: int,
+                 transform=None, epoch: int = VALIDATION_EPOCH):
+        self.base, self.transform, self.seed, self.epoch = base, transform, seed, epoch
+        self.n_real = len(base.real_image_names)
+        keys = [f'{split}/real/{name}' for name in base.real_image_names]
+        self.blended = [i for i, key in enumerate(keys) if key in landmarks]  # base indices
+        self.points = [np.asarray(landmarks[keys[i]], dtype=np.float32) for i in self.blended]
+        self.without_landmarks = [keys[i] for i in range(self.n_real) if keys[i] not in landmarks]
+        self.n_fake = len(base.fake_image_names)
+
+    def __len__(self) -> int:
+        return self.n_real + len(self.blended) + self.n_fake
+
+    def class_counts(self) -> tuple[int, int]:
+        """(real, fake) items per epoch."""
+        return self.n_real, len(self.blended) + self.n_fake
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the next epoch's blends (Trainer calls it before each training epoch)."""
+        self.epoch = epoch
+
+    def blend_generator(self, base_index: int) -> np.random.Generator:
+        """The generator of one image's blend in this epoch."""
+        return np.random.default_rng([self.seed, self.epoch, base_index])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        from fmd.data.self_blend import self_blend
+
+        index = int(index)
+        if not 0 <= index < len(self):
+            raise IndexError(f'index {index} out of range for {len(self)} items')
+        if index < self.n_real:
+            image, label = self.base[index][0], 0
+        elif index < self.n_real + len(self.blended):
+            k = index - self.n_real
+            real = self.base[self.blended[k]][0]
+            fake, _ = self_blend(real.permute(1, 2, 0).numpy(), self.points[k],
+                                 self.blend_generator(self.blended[k]))
+            image, label = torch.from_numpy(fake).permute(2, 0, 1), 1
+        else:
+            image, label = self.base[index - len(self.blended)][0], 1
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, label
+
+
+def describe(dataset: SelfBlendDataset, what: str) -> str:
+    """`train: 612 real + 612 self-blends (9 reals without landmarks not blended)`."""
+    line = f'{what}: {dataset.n_real} real + {len(dataset.blended)} self-blends'
+    if dataset.n_fake:
+        line += f' + {dataset.n_fake} dataset fakes'
+    if dataset.without_landmarks:
+        line += f' ({len(dataset.without_landmarks)} reals without landmarks not blended)'
+    return line
+
+
+def self_blend_splits(data_root: str | os.PathLike, dataset: str, fakes: str, augment_transform,
+                      seed: int, image_size: int) -> tuple[SelfBlendDataset, Dataset, list[Dataset], str]:
+    """(training set, validation set, the datasets whose decoded images to cache, a log line) of a
+    `--fakes self-blend` or `dataset+self-blend` run; `dataset` mode is train_main's own."""
+    from data_root import split_dir
+    from fmd.data.landmarks import LANDMARKS_FILE, read_landmarks
+
+    if fakes not in FAKES_MODES[1:]:
+        raise ValueError(f'self_blend_splits: fakes must be one of {FAKES_MODES[1:]}, got {fakes!r}')
+    folder = split_dir(Path(data_root), dataset, 'train').parent
+    landmarks = read_landmarks(folder / LANDMARKS_FILE).points
+    with_fakes = fakes == 'dataset+self-blend'
+
+    def base(split: str) -> FacesDataset:
+        path = str(split_dir(Path(data_root), dataset, split))
+        if with_fakes:
+            return FacesDataset(path, image_size=image_size, decoder='tensor')
+        return RealFacesDataset(path, image_size)
+
+    train_base, val_base = base('train'), base('val')
+    train = SelfBlendDataset(train_base, landmarks, 'train', seed, augment_transform, epoch=1)
+    if not train.blended:
+        raise ValueError(f'{folder / LANDMARKS_FILE} has landmarks for none of the train reals; run '
+                         f'`python -m fmd.data.landmarks {folder}`')
+    if with_fakes:
+        val, val_line = val_base, 'val: the val split as it is (its own fakes)'
+    else:
+        val = SelfBlendDataset(val_base, landmarks, 'val', seed)
+        val_line = describe(val, 'val (model selection, no real fake used)')
+    return train, val, [train_base, val_base], f'{describe(train, "train")} | {val_line}'
