@@ -45,7 +45,7 @@ from metrics import (
     group_auc,
     require_both_classes,
 )
-from runs import CROSS_DATASET_FIGURE, EVALUATION_JSON
+from runs import CROSS_DATASET_FIGURE, EVALUATION_JSON, training_set_name
 
 VAL_THRESHOLD_KEY = 'val_eer_threshold'  # a checkpoint may store its validation EER threshold
 Scores = tuple[np.ndarray, np.ndarray]  # labels, P(fake)
@@ -124,13 +124,19 @@ def validation_threshold(checkpoint_path: Path, checkpoint: dict, specs: Sequenc
         return None
 
 
+def trained_on(checkpoint: dict) -> str | None:
+    """What the checkpoint was trained on: its dataset, `+self-blend` when its fakes were self-blends."""
+    dataset = checkpoint.get('dataset')
+    return training_set_name(dataset, checkpoint.get('fakes') or 'dataset') if dataset else None
+
+
 def evaluation_row(checkpoint_path: Path, checkpoint: dict, spec: DataSpec, scores: Scores,
                    groups: list[str] | None, threshold: tuple[float, str] | None,
                    args: argparse.Namespace) -> dict:
     """One (checkpoint, data) row: identity, image-level metrics, video-level and val-threshold ones."""
     labels, p_fake = scores
     row = {'checkpoint': str(checkpoint_path), 'model': checkpoint.get('model_name'),
-           'trained_on': checkpoint.get('dataset'), 'checkpoint_val_auc': checkpoint.get('val_auc'),
+           'trained_on': trained_on(checkpoint), 'checkpoint_val_auc': checkpoint.get('val_auc'),
            'data': spec.given, 'data_name': spec.name, 'split': spec.split, 'folder': str(spec.folder),
            **detection_summary(labels, p_fake, n_resamples=args.bootstrap, seed=args.seed,
                                what=str(spec.folder)),

@@ -39,6 +39,8 @@ from face_crop import (
     VIDEO_EXTENSIONS,
     InputReadError,
 )
+from fmd.data.landmarks import LANDMARKS_FILE, add_landmarks
+from fmd.data.landmarks import summary as landmarks_summary
 from fmd.parallel import WorkerDiedError, signals_deferred, worker_map
 
 VERSION = '1.0.0'
@@ -50,7 +52,7 @@ SETTINGS_NAME = 'PREPARE.json'  # written last: its presence means the dataset i
 MANIFEST_COLUMNS = ('path', 'label', 'split', 'group', 'source', 'frame', 'x', 'y', 'w', 'h', 'detector',
                     'faces', 'sha256')
 SKIPPED_COLUMNS = ('source', 'reason')
-OWN_ENTRIES = {*SPLITS, MANIFEST_NAME, SKIPPED_NAME, SETTINGS_NAME}
+OWN_ENTRIES = {*SPLITS, MANIFEST_NAME, SKIPPED_NAME, SETTINGS_NAME, LANDMARKS_FILE}
 CROP_KEYS = ('detector', 'margin', 'size', 'frames_per_video')  # what a crop depends on
 NAME_PATTERN = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*')
 
@@ -555,6 +557,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0, help='seed of the split (default: %(default)s)')
     parser.add_argument('--workers', type=int, default=default_workers(),
                         help='worker processes (default: one per core, %(default)s here)')
+    parser.add_argument('--landmarks', action='store_true',
+                        help=f'also find the 68 face landmarks of every crop into OUT/NAME/{LANDMARKS_FILE} '
+                             '(for train_main.py --fakes self-blend; python -m fmd.data.landmarks adds them '
+                             'to any dataset later)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an existing OUT/NAME prepared with other arguments or sources')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
@@ -608,6 +614,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     for line in summary_lines(rows, skipped, out):
         print(line)
+    if args.landmarks:
+        try:
+            landmarks, errors = add_landmarks(out, args.workers, not args.no_progress,
+                                              log=lambda line: print(line, file=sys.stderr))
+        except KeyboardInterrupt:
+            print(f'prepare_faces: interrupted; the dataset is complete, the landmarks found so far are in '
+                  f'{out / LANDMARKS_FILE} (rerun to finish them)', file=sys.stderr)
+            return 130
+        print(landmarks_summary(landmarks, errors, out / LANDMARKS_FILE)[-1])
     print(f'prepare_faces: {len(rows)} images in {out} ({time.perf_counter() - start:.1f}s); '
           f'use --data-root {out_root} -d {args.name}', file=sys.stderr)
     return 0

@@ -452,3 +452,19 @@ def test_custom_dataset_name_works_with_train_and_analysis(prepared: Path, tmp_p
     run_script('numerical_analysis.py', '-m', 'SimpleNet', '-cpp', str(checkpoint), '-d', 'faces',
                '--data-root', root, '--workers', '0', cwd=tmp_path)
     assert (tmp_path / 'figures' / 'faces_SimpleNet_roc_curve.png').is_file()
+
+
+def test_landmarks_flag_stores_the_points_of_every_crop(src: Path, prepared: Path, tmp_path: Path) -> None:
+    from fmd.data.landmarks import read_landmarks
+
+    assert prepare(src, tmp_path, '--landmarks') == 0
+    root = tmp_path / 'faces'
+    crops = {row['path'] for row in manifest(root)}
+    landmarks = read_landmarks(root / 'landmarks.npz')
+    assert set(landmarks.points) | set(landmarks.missing) == crops
+    assert len(landmarks.points) >= len(crops) - 2  # every crop is the astronaut's face
+    for path, points in landmarks.points.items():  # in the crop's own pixels, on the face
+        assert points.shape == (68, 2) and (points >= 0).all() and (points < 256).all(), path
+        assert hashlib.sha256((root / path).read_bytes()).hexdigest() == landmarks.sha256[path]
+    assert prepare(src, tmp_path) == 0  # a rerun without the flag reuses the dataset, landmarks kept
+    assert (root / 'landmarks.npz').is_file()
