@@ -259,17 +259,18 @@ def test_self_blend_training_never_opens_a_training_or_validation_fake(tmp_path:
     assert not (work / 'checkpoints' / 'tiny_SimpleNet_Adam.pt').exists()  # the dataset run's own name
 
 
-def test_fakes_self_blend_needs_landmarks_and_a_uint8_preset(tmp_path: Path) -> None:
+def test_fakes_self_blend_needs_landmarks_and_a_uint8_preset(tmp_path: Path, workdir: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    import train_main
+
     dataset = tiny_dataset(tmp_path / 'data')
     (dataset / LANDMARKS_FILE).unlink()
-    common = [sys.executable, str(PROJECT_ROOT / 'train_main.py'), '--data-root', str(tmp_path / 'data'),
-              '-d', 'tiny', '-e', '1', '--fakes', 'self-blend', '--no-progress']
-    missing = subprocess.run(common, cwd=tmp_path, env=script_env(), capture_output=True, text=True,
-                             timeout=300)
-    assert missing.returncode == 1
-    assert missing.stderr.strip().splitlines()[-1] == (
-        f'error: {dataset / LANDMARKS_FILE} does not exist: '
-        f'run `python -m fmd.data.landmarks {dataset}` first')
-    forensic = subprocess.run([*common, '--augment', 'forensic'], cwd=tmp_path, env=script_env(),
-                              capture_output=True, text=True, timeout=300)
-    assert forensic.returncode == 2 and 'use --augment assignment' in forensic.stderr
+    common = ['--data-root', str(tmp_path / 'data'), '-d', 'tiny', '-e', '1', '--fakes', 'self-blend',
+              '--no-progress']
+    with pytest.raises(FileNotFoundError) as missing:
+        train_main.main(common)
+    assert str(missing.value) == (f'{dataset / LANDMARKS_FILE} does not exist: '
+                                  f'run `python -m fmd.data.landmarks {dataset}` first')
+    with pytest.raises(SystemExit) as usage:
+        train_main.parse_args([*common, '--augment', 'forensic'])
+    assert usage.value.code == 2 and 'use --augment assignment' in capsys.readouterr().err
