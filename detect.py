@@ -33,7 +33,7 @@ from detect_outputs import annotated_names, stdout_table, verdict_counts, write_
 from devices import pick_device
 from inference import fake_probability, predict
 from presets import IMAGE_SIZE, TRANSFORM_TEST
-from registry import canonical_model_name
+from registry import canonical_model_name, grad_cam_layer
 
 DEFAULT_OUT = Path(OUTPUT_DIR) / 'detect'
 DEFAULT_THRESHOLD = 0.5
@@ -181,10 +181,10 @@ def detect_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], checkpo
     inputs = list_inputs([paths] if isinstance(paths, str | os.PathLike) else paths)
     picture = None
     if out is not None:  # drawing imports pytorch-grad-cam: only when pictures are wanted
-        from detect_draw import PictureWriter, cam_layer
+        from detect_draw import PictureWriter
 
         picture = PictureWriter(Path(out) / ANNOTATED_DIR, annotated_names([i.path for i in inputs]),
-                                threshold, model, cam_layer(model, size) if cam else None)
+                                threshold, model, grad_cam_layer(model)[1] if cam else None)
     settings = CropSettings(detector, margin, size, frames_per_video, previews=picture is not None)
     results: list[DetectResult] = []
     pending: list[FoundFaces] = []
@@ -258,8 +258,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--size', type=positive_int, default=face_crop.DEFAULT_SIZE,
                         help='side of the square crop the model sees (default: %(default)s)')
     parser.add_argument('--cam', action='store_true',
-                        help="draw a Grad-CAM overlay of each face crop beside the picture (on the model's "
-                             'last convolution with a spatial output)')
+                        help='draw a Grad-CAM overlay of each face crop beside the picture (on the layer '
+                             'grad_cam_analysis.py maps: conv3 of SimpleNet and XceptionBased, the last '
+                             'spatial convolution of BonusNet)')
     parser.add_argument('--workers', type=non_negative_int, default=0,
                         help='processes that read inputs and find faces (default: 0, in this process)')
     parser.add_argument('--batch-size', type=positive_int, default=DEFAULT_BATCH_SIZE,

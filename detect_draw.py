@@ -26,33 +26,7 @@ CAPTION_BACKGROUND = (30, 30, 30)
 FAKE_CLASS = 1
 
 
-class CamLayerError(ValueError):
-    """A model with no convolution whose output is larger than 1x1, so there is nothing to map."""
-
-
 # ----------------------------------------------------------------------------- Grad-CAM
-
-def cam_layer(model: nn.Module, size: int) -> nn.Conv2d:
-    """The model's last nn.Conv2d, in forward order, whose output on a size x size input is over 1x1.
-
-    Found generically, so it works for SimpleNet (conv3), XceptionBased (its last separable conv) and
-    BonusNet, whose very last convolution is a global depthwise one with a 1x1 (useless) output.
-    """
-    shapes: list[tuple[nn.Module, torch.Size]] = []
-    hooks = [module.register_forward_hook(lambda m, _, out: shapes.append((m, out.shape)))
-             for module in model.modules() if isinstance(module, nn.Conv2d)]
-    try:
-        with torch.inference_mode():
-            model.eval()(torch.zeros(1, 3, size, size, device=model_device(model)))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    spatial = [module for module, shape in shapes if len(shape) == 4 and shape[-1] > 1 and shape[-2] > 1]
-    if not spatial:
-        raise CamLayerError(f'{type(model).__name__} has no convolution with an output above 1x1; '
-                            'Grad-CAM cannot be drawn, run without --cam')
-    return spatial[-1]
-
 
 def cam_overlays(model: nn.Module, layer: nn.Module, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Grad-CAM of the fake class on `layer` over each RGB crop, blended on the crop (HxWx3 uint8).

@@ -15,16 +15,13 @@ from PIL import Image
 
 import detect
 import performance
-from bonus_model import BonusNet
 from checkpoints import load_trained_model
 from cli import run_cli
-from detect_draw import cam_layer
 from detect_inputs import DetectInputError, list_inputs
 from detect_outputs import FACE_COLUMNS, SUMMARY_COLUMNS
 from faces_dataset import FacesDataset
-from helpers import PROJECT_ROOT, pasted, script_env, write_video
+from helpers import PROJECT_ROOT, pasted, script_env, untrained_checkpoints, write_video
 from inference import fake_probability, predict
-from models import SimpleNet, get_xception_based_model
 from presets import TRANSFORM_TEST
 
 CPU = torch.device('cpu')
@@ -59,14 +56,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope='module')
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A checkpoint of each untrained model, saved as train_main.py saves them (XceptionBased: random)."""
-    folder = tmp_path_factory.mktemp('checkpoints')
-    paths = {}
-    for name, build in (('SimpleNet', SimpleNet), ('BonusNet', BonusNet),
-                        ('XceptionBased', lambda: get_xception_based_model(pretrained=False))):
-        torch.manual_seed(0)
-        paths[name] = folder / f'{name}.pt'
-        torch.save({'model': build().state_dict(), 'model_name': name}, paths[name])
-    return paths
+    return untrained_checkpoints(tmp_path_factory.mktemp('checkpoints'))
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -204,14 +194,6 @@ def test_every_input_read_exits_0_and_xception_scores_a_photo_with_grad_cam(
     assert result.model == 'XceptionBased' and len(result.faces) == 1 and result.verdict in ('fake', 'real')
     with Image.open(result.annotated) as picture:
         assert picture.width > picture.height
-
-
-def test_grad_cam_layer_is_the_last_spatial_convolution(checkpoints: dict[str, Path]) -> None:
-    simple = load_trained_model(checkpoints['SimpleNet'], CPU)
-    assert cam_layer(simple, 256) is simple.conv3
-    bonus = load_trained_model(checkpoints['BonusNet'], CPU)
-    layer = cam_layer(bonus, 256)
-    assert isinstance(layer, torch.nn.Conv2d) and layer is not bonus.global_depthwise  # that one is 1x1
 
 
 def test_bad_settings_and_checkpoints_are_named_errors(media: Path, checkpoints: dict[str, Path],
