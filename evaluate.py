@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ from tqdm import tqdm
 
 from analysis_cli import save_figure, use_agg_backend
 from atomic_io import CorruptLogError, atomic_write, atomic_write_json, check_json_list
-from checkpoints import load_trained_model, read_checkpoint
+from checkpoints import load_trained_model, read_checkpoint, stored_val_threshold
 from cli import add_compile_arg, non_negative_int, positive_int, run_cli
 from common import OUTPUT_DIR
 from data_root import resolve_data_root
@@ -47,7 +46,6 @@ from metrics import (
 )
 from runs import CROSS_DATASET_FIGURE, EVALUATION_JSON
 
-VAL_THRESHOLD_KEY = 'val_eer_threshold'  # a checkpoint may store its validation EER threshold
 Scores = tuple[np.ndarray, np.ndarray]  # labels, P(fake)
 
 
@@ -106,9 +104,9 @@ def validation_threshold(checkpoint_path: Path, checkpoint: dict, specs: Sequenc
                          score: Callable[[DataSpec], Scores]) -> tuple[float, str] | None:
     """(EER threshold on the checkpoint's own val split, where it came from): stored in the checkpoint,
     else computed from `<root>/<its dataset>/val` when one is found; None (with a note) otherwise."""
-    stored = checkpoint.get(VAL_THRESHOLD_KEY)
-    if isinstance(stored, (int, float)) and math.isfinite(stored):
-        return float(stored), 'checkpoint'
+    stored = stored_val_threshold(checkpoint)
+    if stored is not None:
+        return stored, 'checkpoint'
     dataset = checkpoint.get('dataset')
     folders = [root / dataset / 'val' for root in training_roots(checkpoint_path, checkpoint, specs)
                if dataset and has_classes(root / dataset / 'val')]
