@@ -93,7 +93,7 @@ class PictureWriter:
 
     folder: Path
     names: dict[str, str]  # input path -> file name
-    threshold: float
+    threshold: tuple[float, str]  # (value, source: a key of detect.THRESHOLD_SOURCES)
     model: nn.Module
     cam_layer: nn.Module | None = None  # None: no Grad-CAM
 
@@ -111,11 +111,12 @@ class PictureWriter:
         if p_fake is None:
             caption = f'{name}{where}: no face found'
         else:
-            caption = (f'{name}: {verdict.upper()} p_fake {p_fake:.2f} (threshold {self.threshold:g})'
+            caption = (f'{name}: {verdict.upper()} p_fake {p_fake:.2f} (threshold {self.threshold[0]:.3g}, '
+                       f'{self.threshold[1]})'
                        + (f', shown:{where}' if where else ''))
         cams = cam_overlays(self.model, self.cam_layer, [face.crop for face, _ in scored]) \
             if self.cam_layer is not None else []
-        picture = annotate(found.previews[best], scored, caption, self.threshold, cams)
+        picture = annotate(found.previews[best], scored, caption, self.threshold[0], cams)
         path = self.folder / self.names[found.input.path]
         atomic_write(path, lambda handle: picture.save(handle, format='PNG', optimize=True))
         return str(path)

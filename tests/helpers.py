@@ -37,19 +37,19 @@ def make_split(folder: Path, n_real: int, n_fake: int, seed: int, size: int = 25
             write_image(folder / label / f'{label}_{index:03d}.png', rng, size=size)
 
 
-def untrained_checkpoints(folder: Path, extra: dict | None = None) -> dict[str, Path]:
-    """folder/<model>.pt of each registered model, untrained (seed 0; XceptionBased without ImageNet
-    weights), saved as train_main.py saves them (`model`, `model_name`, plus `extra` keys)."""
+def untrained_checkpoints(folder: Path, names: tuple[str, ...] = ()) -> dict[str, Path]:
+    """folder/<model>.pt of each registered model (or of `names`), untrained (seed 0; XceptionBased
+    without ImageNet weights), saved as train_main.py saves them (`model` and `model_name`)."""
     import torch
 
     from registry import build_model, registered_models
 
     paths = {}
-    for name in registered_models():
+    for name in names or registered_models():
         torch.manual_seed(0)
         paths[name] = folder / f'{name}.pt'
-        state = build_model(name, pretrained=False).state_dict()
-        torch.save({'model': state, 'model_name': name, **(extra or {})}, paths[name])
+        torch.save({'model': build_model(name, pretrained=False).state_dict(), 'model_name': name},
+                   paths[name])
     return paths
 
 
