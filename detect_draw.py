@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
@@ -20,10 +21,12 @@ from detect_inputs import Face, FoundFaces, Preview
 from devices import model_device
 from presets import TRANSFORM_TEST
 
-FAKE_COLOUR = (230, 40, 40)
-REAL_COLOUR = (40, 200, 80)
+# Okabe-Ito vermillion and blue: told apart with every common colour-vision deficiency (unlike red/green).
+FAKE_COLOUR = (213, 94, 0)
+REAL_COLOUR = (0, 114, 178)
 CAPTION_BACKGROUND = (30, 30, 30)
 FAKE_CLASS = 1
+CAM_COLORMAP = cv2.COLORMAP_VIRIDIS  # perceptually uniform and colour-blind safe (not the default jet)
 
 
 # ----------------------------------------------------------------------------- Grad-CAM
@@ -39,7 +42,7 @@ def cam_overlays(model: nn.Module, layer: nn.Module, crops: Sequence[np.ndarray]
     with GradCAM(model=model, target_layers=[layer]) as cam:
         maps = cam(input_tensor=batch, targets=[ClassifierOutputTarget(FAKE_CLASS)] * len(crops))
     model.zero_grad(set_to_none=True)
-    return [show_cam_on_image(crop.astype(np.float32) / 255, grey, use_rgb=True)
+    return [show_cam_on_image(crop.astype(np.float32) / 255, grey, use_rgb=True, colormap=CAM_COLORMAP)
             for crop, grey in zip(crops, maps, strict=True)]
 
 
@@ -59,10 +62,26 @@ def _label(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, colour: tu
     draw.text((x + pad - left, y + pad - top), text, fill=(255, 255, 255), font=font)
 
 
+def colour_bar(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int],
+               font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> None:
+    """CAM_COLORMAP from 0 to 1 across box (left, top, right, bottom), labelled as the Grad-CAM scale."""
+    left, top, right, bottom = box
+    label = 'Grad-CAM of the fake class, normalised: 0'
+    text_left = left - draw.textlength(label, font=font) - 4
+    draw.text((max(4, text_left), (top + bottom) // 2), label, fill=(255, 255, 255), font=font, anchor='lm')
+    bar_right = right - round(draw.textlength('1', font=font)) - 8
+    levels = np.linspace(0, 255, max(1, bar_right - left)).astype(np.uint8)
+    ramp = cv2.applyColorMap(levels[None], CAM_COLORMAP)  # 1xWx3 BGR
+    for x, (b, g, r) in enumerate(ramp[0]):
+        draw.line((left + x, top, left + x, bottom), fill=(int(r), int(g), int(b)))
+    draw.text((bar_right + 4, (top + bottom) // 2), '1', fill=(255, 255, 255), font=font, anchor='lm')
+
+
 def annotate(preview: Preview, faces: Sequence[tuple[Face, float]], caption: str, threshold: float,
              cams: Sequence[np.ndarray] = ()) -> Image.Image:
-    """The preview with each face's box and p_fake (red: fake at threshold, green: real), a caption
-    strip above, and the Grad-CAM overlays (if any) stacked in a column on the right."""
+    """The preview with each face's box and p_fake (vermillion: fake at threshold, blue: real), a
+    caption strip above, and the Grad-CAM overlays (if any) stacked in a column on the right above
+    their colour bar."""
     image = Image.fromarray(preview.image).convert('RGB')
     side = max(image.size)
     width, font = max(2, round(side / 250)), _font(max(12, round(side / 32)))
@@ -77,13 +96,18 @@ def annotate(preview: Preview, faces: Sequence[tuple[Face, float]], caption: str
                colour, font)
     strip = round(font.size * 1.6) if hasattr(font, 'size') else 20
     column = image.height // max(1, len(cams)) if cams else 0
-    canvas = Image.new('RGB', (image.width + column, image.height + strip), CAPTION_BACKGROUND)
+    canvas = Image.new('RGB', (image.width + column, image.height + strip * (2 if cams else 1)),
+                       CAPTION_BACKGROUND)
     canvas.paste(image, (0, strip))
     for index, overlay in enumerate(cams):
         tile = Image.fromarray(overlay).resize((column, column), Image.Resampling.BILINEAR)
         canvas.paste(tile, (image.width, strip + index * column))
     caption_draw = ImageDraw.Draw(canvas)
     caption_draw.text((4, strip // 2), caption, fill=(255, 255, 255), font=font, anchor='lm')
+    if cams:
+        bottom = strip + image.height
+        colour_bar(caption_draw, (image.width + 4, bottom + strip // 4, canvas.width - 4,
+                                  bottom + 3 * strip // 4), font)
     return canvas
 
 
