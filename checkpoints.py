@@ -12,8 +12,7 @@ from torch import nn
 
 from performance import prepare_model
 from registry import build_model, canonical_model_name
-
-VAL_THRESHOLD_KEY = 'val_eer_threshold'  # train_main.py stores the best epoch's validation EER threshold
+from runs import VAL_THRESHOLD_KEY
 
 
 def stored_val_threshold(checkpoint: Mapping) -> float | None:

@@ -17,25 +17,23 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image
-from torch import nn
-from torch.utils.data import Dataset
 from tqdm import tqdm
 
 import face_crop
-from checkpoints import VAL_THRESHOLD_KEY, load_trained_model, read_checkpoint, stored_val_threshold
 from cli import add_compile_arg, non_negative_int, positive_float, positive_int, run_cli
 from common import OUTPUT_DIR
 from detect_inputs import CropSettings, DetectInputError, FoundFaces, found_faces, list_inputs
 from detect_outputs import annotated_names, stdout_table, verdict_counts, write_tables
 from devices import pick_device
-from inference import fake_probability, predict
-from presets import IMAGE_SIZE, TRANSFORM_TEST
-from registry import canonical_model_name, grad_cam_layer
+from runs import VAL_THRESHOLD_KEY
+
+if TYPE_CHECKING:  # torch and the modules importing it load on first use: --help stays quick
+    import torch
+    from torch import nn
 
 DEFAULT_OUT = Path(OUTPUT_DIR) / 'detect'
 DEFAULT_THRESHOLD = 0.5  # for a checkpoint that stores no validation EER threshold
@@ -92,8 +90,9 @@ def _rounded(p: float | None) -> float | None:
     return None if p is None else round(p, 6)
 
 
-class CropsDataset(Dataset):
-    """Face crops (HxWx3 uint8 RGB) through TRANSFORM_TEST, as FacesDataset serves its files."""
+class CropsDataset:
+    """Face crops (HxWx3 uint8 RGB) through TRANSFORM_TEST, as FacesDataset serves its files (a map-style
+    dataset: DataLoader needs only __len__ and __getitem__)."""
 
     def __init__(self, crops: Sequence[np.ndarray]):
         self.crops = crops
@@ -103,6 +102,8 @@ class CropsDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         """(normalised 3xHxW tensor, dummy label 0)."""
+        from presets import TRANSFORM_TEST
+
         return TRANSFORM_TEST(Image.fromarray(self.crops[index])), 0
 
 
@@ -116,6 +117,8 @@ def verdict_of(p_fake: float | None, threshold: float) -> str:
 def score_crops(model: nn.Module, crops: Sequence[np.ndarray], *, device: torch.device,
                 batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """P(fake) of each crop, in batches through inference.predict (float64)."""
+    from inference import fake_probability, predict
+
     if not crops:
         return np.zeros(0)
     logits, _ = predict(model, CropsDataset(crops), device=device, batch_size=batch_size)
@@ -145,6 +148,10 @@ def check_settings(threshold: float | None, frames_per_video: int, detector: str
 def check_crop_size(model: nn.Module, model_name: str, size: int, checkpoint: str,
                     device: torch.device) -> None:
     """A model that cannot take size x size crops (SimpleNet and BonusNet need 256) is a named error."""
+    import torch
+
+    from presets import IMAGE_SIZE
+
     if size == IMAGE_SIZE:
         return
     try:
@@ -158,6 +165,8 @@ def check_crop_size(model: nn.Module, model_name: str, size: int, checkpoint: st
 def resolve_threshold(threshold: float | None, checkpoint: dict) -> tuple[float, str]:
     """(threshold, source): `threshold` when given, else the checkpoint's validation EER threshold, else
     DEFAULT_THRESHOLD (source a key of THRESHOLD_SOURCES)."""
+    from checkpoints import stored_val_threshold
+
     if threshold is not None:
         return threshold, 'given'
     stored = stored_val_threshold(checkpoint)
@@ -187,6 +196,9 @@ def detect_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], checkpo
     Grad-CAM overlays when `cam`). An unreadable input is an 'error' result, never an exception.
     `threshold` None: the checkpoint's validation EER threshold (resolve_threshold).
     """
+    from checkpoints import load_trained_model, read_checkpoint
+    from registry import canonical_model_name, grad_cam_layer
+
     check_settings(threshold, frames_per_video, detector, margin, size, workers, batch_size)
     device = device or pick_device()
     checkpoint = os.fspath(checkpoint)
