@@ -11,17 +11,10 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from checkpoints import load_trained_model
-from cli import add_common_args, add_compile_arg
+from cli import add_common_args, add_compile_arg, use_agg_backend  # noqa: F401 (scripts import it here)
 from data_root import resolve_data_root
 from devices import pick_device
 from registry import canonical_model_name, model_names
-
-
-def use_agg_backend() -> None:
-    """Draw off-screen; scripts call this in their __main__ path, never on import."""
-    import matplotlib
-
-    matplotlib.use('Agg')
 
 
 def add_analysis_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -166,6 +166,10 @@ class BonusNet(nn.Module):
     Input Bx3x256x256 (normalised like TRANSFORM_TEST), output Bx2 logits (real, fake).
     """
 
+    # Grad-CAM maps the last convolution with a spatial output (8x8): the pointwise one of the last
+    # block; the global depthwise convolution after it outputs 1x1 (registry.grad_cam_layer).
+    grad_cam_layer_name = f'features.{len(BLOCKS) - 1}.pointwise'
+
     def __init__(self) -> None:
         super().__init__()
         self.residuals = SRMResiduals()

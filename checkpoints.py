@@ -1,6 +1,7 @@
 """Training checkpoints: read them safely (weights_only), check them against a model, rebuild models."""
 from __future__ import annotations
 
+import math
 import os
 import pickle
 from collections.abc import Mapping
@@ -11,6 +12,15 @@ from torch import nn
 
 from performance import prepare_model
 from registry import build_model, canonical_model_name
+from runs import VAL_THRESHOLD_KEY
+
+
+def stored_val_threshold(checkpoint: Mapping) -> float | None:
+    """The checkpoint's validation EER threshold (P(fake) >= it is fake), None when it stores none."""
+    stored = checkpoint.get(VAL_THRESHOLD_KEY)
+    if isinstance(stored, (int, float)) and math.isfinite(stored):
+        return float(stored)
+    return None
 
 
 class CheckpointError(ValueError):

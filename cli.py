@@ -64,6 +64,13 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f'not an integer: {text!r}') from None
 
 
+def use_agg_backend() -> None:
+    """Draw off-screen; scripts call this in their __main__ path, never on import."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+
+
 def add_common_args(parser: argparse.ArgumentParser,
                     automatic_workers: str | None = None) -> argparse.ArgumentParser:
     """--data-root, --seed and --workers, shared by every script. `automatic_workers`: --workers

@@ -4,6 +4,8 @@
 of each image and of evenly spaced video frames exactly as prepare_faces.py does, scores every face with
 the checkpoint's model (P(fake), through inference.predict), and writes faces.csv, summary.csv,
 summary.json and annotated pictures to out/detect/. A video's score is the mean over its frames' faces.
+The verdict threshold is the checkpoint's validation EER threshold (train_main.py stores it; 0.5 for a
+checkpoint without one) unless --threshold gives another.
 """
 from __future__ import annotations
 
@@ -15,28 +17,29 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image
-from torch import nn
-from torch.utils.data import Dataset
 from tqdm import tqdm
 
 import face_crop
-from checkpoints import load_trained_model, read_checkpoint
 from cli import add_compile_arg, non_negative_int, positive_float, positive_int, run_cli
 from common import OUTPUT_DIR
 from detect_inputs import CropSettings, DetectInputError, FoundFaces, found_faces, list_inputs
 from detect_outputs import annotated_names, stdout_table, verdict_counts, write_tables
 from devices import pick_device
-from inference import fake_probability, predict
-from presets import IMAGE_SIZE, TRANSFORM_TEST
-from registry import canonical_model_name
+from runs import VAL_THRESHOLD_KEY
+
+if TYPE_CHECKING:  # torch and the modules importing it load on first use: --help stays quick
+    import torch
+    from torch import nn
 
 DEFAULT_OUT = Path(OUTPUT_DIR) / 'detect'
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = 0.5  # for a checkpoint that stores no validation EER threshold
+THRESHOLD_SOURCES = {'checkpoint': f"the checkpoint's validation EER threshold ({VAL_THRESHOLD_KEY})",
+                     'given': 'given (--threshold)',
+                     'default': f'the default: the checkpoint stores no {VAL_THRESHOLD_KEY}'}
 DEFAULT_FRAMES_PER_VIDEO = 16
 DEFAULT_BATCH_SIZE = 32
 ANNOTATED_DIR = 'annotated'
@@ -66,6 +69,7 @@ class DetectResult:
     message: str
     checkpoint: str
     threshold: float
+    threshold_source: str  # a key of THRESHOLD_SOURCES
     model: str
     detector: str
     annotated: str = ''
@@ -76,16 +80,19 @@ class DetectResult:
         return {**row, 'faces': len(self.faces), 'p_fake': _rounded(self.p_fake)}
 
     def face_rows(self) -> list[dict[str, Any]]:
-        """The faces.csv rows of this input."""
-        return [{'input': self.input, **asdict(face), 'p_fake': _rounded(face.p_fake)} for face in self.faces]
+        """The faces.csv rows of this input (with the threshold its verdict used, and its source)."""
+        return [{'input': self.input, **asdict(face), 'p_fake': _rounded(face.p_fake),
+                 'threshold': self.threshold, 'threshold_source': self.threshold_source}
+                for face in self.faces]
 
 
 def _rounded(p: float | None) -> float | None:
     return None if p is None else round(p, 6)
 
 
-class CropsDataset(Dataset):
-    """Face crops (HxWx3 uint8 RGB) through TRANSFORM_TEST, as FacesDataset serves its files."""
+class CropsDataset:
+    """Face crops (HxWx3 uint8 RGB) through TRANSFORM_TEST, as FacesDataset serves its files (a map-style
+    dataset: DataLoader needs only __len__ and __getitem__)."""
 
     def __init__(self, crops: Sequence[np.ndarray]):
         self.crops = crops
@@ -95,6 +102,8 @@ class CropsDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         """(normalised 3xHxW tensor, dummy label 0)."""
+        from presets import TRANSFORM_TEST
+
         return TRANSFORM_TEST(Image.fromarray(self.crops[index])), 0
 
 
@@ -108,17 +117,19 @@ def verdict_of(p_fake: float | None, threshold: float) -> str:
 def score_crops(model: nn.Module, crops: Sequence[np.ndarray], *, device: torch.device,
                 batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """P(fake) of each crop, in batches through inference.predict (float64)."""
+    from inference import fake_probability, predict
+
     if not crops:
         return np.zeros(0)
     logits, _ = predict(model, CropsDataset(crops), device=device, batch_size=batch_size)
     return fake_probability(logits).numpy()
 
 
-def check_settings(threshold: float, frames_per_video: int, detector: str, margin: float, size: int,
+def check_settings(threshold: float | None, frames_per_video: int, detector: str, margin: float, size: int,
                    workers: int, batch_size: int) -> None:
     """DetectInputError naming every bad setting (the command line checks them the same way)."""
     problems = []
-    if not 0 <= threshold <= 1:
+    if threshold is not None and not 0 <= threshold <= 1:
         problems.append(f'threshold must be in [0, 1], got {threshold}')
     if frames_per_video < 1:
         problems.append(f'frames_per_video must be at least 1, got {frames_per_video}')
@@ -137,6 +148,10 @@ def check_settings(threshold: float, frames_per_video: int, detector: str, margi
 def check_crop_size(model: nn.Module, model_name: str, size: int, checkpoint: str,
                     device: torch.device) -> None:
     """A model that cannot take size x size crops (SimpleNet and BonusNet need 256) is a named error."""
+    import torch
+
+    from presets import IMAGE_SIZE
+
     if size == IMAGE_SIZE:
         return
     try:
@@ -147,18 +162,29 @@ def check_crop_size(model: nn.Module, model_name: str, size: int, checkpoint: st
                                f'--size {IMAGE_SIZE}, the size training uses') from error
 
 
-def _result(found: FoundFaces, p_fakes: np.ndarray, checkpoint: str, threshold: float, model_name: str,
-            detector: str) -> DetectResult:
+def resolve_threshold(threshold: float | None, checkpoint: dict) -> tuple[float, str]:
+    """(threshold, source): `threshold` when given, else the checkpoint's validation EER threshold, else
+    DEFAULT_THRESHOLD (source a key of THRESHOLD_SOURCES)."""
+    from checkpoints import stored_val_threshold
+
+    if threshold is not None:
+        return threshold, 'given'
+    stored = stored_val_threshold(checkpoint)
+    return (DEFAULT_THRESHOLD, 'default') if stored is None else (stored, 'checkpoint')
+
+
+def _result(found: FoundFaces, p_fakes: np.ndarray, checkpoint: str, threshold: tuple[float, str],
+            model_name: str, detector: str) -> DetectResult:
     faces = [FaceScore(face.frame, face.box.x, face.box.y, face.box.w, face.box.h, float(p))
              for face, p in zip(found.faces, p_fakes, strict=True)]
     p_fake = float(np.mean(p_fakes)) if faces else None
-    verdict = 'error' if found.error else verdict_of(p_fake, threshold)
+    verdict = 'error' if found.error else verdict_of(p_fake, threshold[0])
     return DetectResult(found.input.path, found.input.kind, faces, p_fake, verdict, found.error,
-                        checkpoint, threshold, model_name, detector)
+                        checkpoint, *threshold, model_name, detector)
 
 
 def detect_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], checkpoint: str | os.PathLike, *,
-                 threshold: float = DEFAULT_THRESHOLD, frames_per_video: int = DEFAULT_FRAMES_PER_VIDEO,
+                 threshold: float | None = None, frames_per_video: int = DEFAULT_FRAMES_PER_VIDEO,
                  detector: str = face_crop.DEFAULT_DETECTOR, margin: float = face_crop.DEFAULT_MARGIN,
                  size: int = face_crop.DEFAULT_SIZE, out: str | os.PathLike | None = None,
                  cam: bool = False, workers: int = 0, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -168,23 +194,32 @@ def detect_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], checkpo
 
     With `out`, also writes faces.csv, summary.csv, summary.json and annotated/*.png there (with
     Grad-CAM overlays when `cam`). An unreadable input is an 'error' result, never an exception.
+    `threshold` None: the checkpoint's validation EER threshold (resolve_threshold).
     """
+    from checkpoints import load_trained_model, read_checkpoint
+    from registry import canonical_model_name, grad_cam_layer
+
     check_settings(threshold, frames_per_video, detector, margin, size, workers, batch_size)
     device = device or pick_device()
     checkpoint = os.fspath(checkpoint)
+    saved = read_checkpoint(checkpoint)
+    verdict_threshold = resolve_threshold(threshold, saved)
+    if verdict_threshold[1] == 'default':
+        print(f'Note: {checkpoint} stores no {VAL_THRESHOLD_KEY} (trained before train_main.py stored it, '
+              f'or its val split lacks a class); verdicts use p_fake >= {DEFAULT_THRESHOLD}.')
     if compile and cam:
         print('Note: --compile is ignored with --cam (Grad-CAM hooks into the eager model).')
     model = load_trained_model(checkpoint, device, compile=compile and not cam)
-    model_name = canonical_model_name(read_checkpoint(checkpoint)['model_name'])
+    model_name = canonical_model_name(saved['model_name'])
     check_crop_size(model, model_name, size, checkpoint, device)
     face_crop.get_detector(detector)  # a missing package fails here, before any work
     inputs = list_inputs([paths] if isinstance(paths, str | os.PathLike) else paths)
     picture = None
     if out is not None:  # drawing imports pytorch-grad-cam: only when pictures are wanted
-        from detect_draw import PictureWriter, cam_layer
+        from detect_draw import PictureWriter
 
         picture = PictureWriter(Path(out) / ANNOTATED_DIR, annotated_names([i.path for i in inputs]),
-                                threshold, model, cam_layer(model, size) if cam else None)
+                                verdict_threshold, model, grad_cam_layer(model)[1] if cam else None)
     settings = CropSettings(detector, margin, size, frames_per_video, previews=picture is not None)
     results: list[DetectResult] = []
     pending: list[FoundFaces] = []
@@ -194,8 +229,8 @@ def detect_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], checkpo
                               batch_size=batch_size)
         start = 0
         for found in pending:
-            result = _result(found, p_fakes[start:start + len(found.faces)], checkpoint, threshold,
-                             model_name, detector)
+            result = _result(found, p_fakes[start:start + len(found.faces)], checkpoint,
+                             verdict_threshold, model_name, detector)
             start += len(found.faces)
             if picture is not None:
                 result.annotated = picture.save(found, [f.p_fake for f in result.faces], result.p_fake,
@@ -246,8 +281,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='a checkpoint train_main.py wrote; the model is built from its model_name')
     parser.add_argument('--out', default=str(DEFAULT_OUT), metavar='DIR',
                         help='output folder (default: %(default)s)')
-    parser.add_argument('--threshold', type=unit_interval, default=DEFAULT_THRESHOLD,
-                        help='verdict fake when p_fake >= this (default: %(default)s)')
+    parser.add_argument('--threshold', type=unit_interval, default=None,
+                        help="verdict fake when p_fake >= this (default: the checkpoint's validation EER "
+                             f'threshold, {VAL_THRESHOLD_KEY}; {DEFAULT_THRESHOLD} if it stores none)')
     parser.add_argument('--frames-per-video', type=positive_int, default=DEFAULT_FRAMES_PER_VIDEO,
                         help='evenly spaced frames scored per video (default: %(default)s)')
     parser.add_argument('--detector', default=face_crop.DEFAULT_DETECTOR, choices=face_crop.DETECTORS,
@@ -258,8 +294,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--size', type=positive_int, default=face_crop.DEFAULT_SIZE,
                         help='side of the square crop the model sees (default: %(default)s)')
     parser.add_argument('--cam', action='store_true',
-                        help="draw a Grad-CAM overlay of each face crop beside the picture (on the model's "
-                             'last convolution with a spatial output)')
+                        help='draw a Grad-CAM overlay of each face crop beside the picture (on the layer '
+                             'grad_cam_analysis.py maps: conv3 of SimpleNet and XceptionBased, the last '
+                             'spatial convolution of BonusNet)')
     parser.add_argument('--workers', type=non_negative_int, default=0,
                         help='processes that read inputs and find faces (default: 0, in this process)')
     parser.add_argument('--batch-size', type=positive_int, default=DEFAULT_BATCH_SIZE,
@@ -284,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     faces = sum(len(r.faces) for r in results)
     print(f'{len(rows)} inputs: {verdict_counts(rows)}; {faces} faces in {seconds:.1f} s '
           f'({faces / seconds:.2f} faces/s); wrote {args.out}')
+    if results:
+        print(f'threshold: p_fake >= {results[0].threshold:g} is fake, '
+              f'{THRESHOLD_SOURCES[results[0].threshold_source]}')
     failed = [r for r in results if r.verdict == 'error']
     for result in failed:
         print(f'error: {result.input}: {result.message}', file=sys.stderr)

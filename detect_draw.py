@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
@@ -20,39 +21,15 @@ from detect_inputs import Face, FoundFaces, Preview
 from devices import model_device
 from presets import TRANSFORM_TEST
 
-FAKE_COLOUR = (230, 40, 40)
-REAL_COLOUR = (40, 200, 80)
+# Okabe-Ito vermillion and blue: told apart with every common colour-vision deficiency (unlike red/green).
+FAKE_COLOUR = (213, 94, 0)
+REAL_COLOUR = (0, 114, 178)
 CAPTION_BACKGROUND = (30, 30, 30)
 FAKE_CLASS = 1
-
-
-class CamLayerError(ValueError):
-    """A model with no convolution whose output is larger than 1x1, so there is nothing to map."""
+CAM_COLORMAP = cv2.COLORMAP_VIRIDIS  # perceptually uniform and colour-blind safe (not the default jet)
 
 
 # ----------------------------------------------------------------------------- Grad-CAM
-
-def cam_layer(model: nn.Module, size: int) -> nn.Conv2d:
-    """The model's last nn.Conv2d, in forward order, whose output on a size x size input is over 1x1.
-
-    Found generically, so it works for SimpleNet (conv3), XceptionBased (its last separable conv) and
-    BonusNet, whose very last convolution is a global depthwise one with a 1x1 (useless) output.
-    """
-    shapes: list[tuple[nn.Module, torch.Size]] = []
-    hooks = [module.register_forward_hook(lambda m, _, out: shapes.append((m, out.shape)))
-             for module in model.modules() if isinstance(module, nn.Conv2d)]
-    try:
-        with torch.inference_mode():
-            model.eval()(torch.zeros(1, 3, size, size, device=model_device(model)))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    spatial = [module for module, shape in shapes if len(shape) == 4 and shape[-1] > 1 and shape[-2] > 1]
-    if not spatial:
-        raise CamLayerError(f'{type(model).__name__} has no convolution with an output above 1x1; '
-                            'Grad-CAM cannot be drawn, run without --cam')
-    return spatial[-1]
-
 
 def cam_overlays(model: nn.Module, layer: nn.Module, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Grad-CAM of the fake class on `layer` over each RGB crop, blended on the crop (HxWx3 uint8).
@@ -65,7 +42,7 @@ def cam_overlays(model: nn.Module, layer: nn.Module, crops: Sequence[np.ndarray]
     with GradCAM(model=model, target_layers=[layer]) as cam:
         maps = cam(input_tensor=batch, targets=[ClassifierOutputTarget(FAKE_CLASS)] * len(crops))
     model.zero_grad(set_to_none=True)
-    return [show_cam_on_image(crop.astype(np.float32) / 255, grey, use_rgb=True)
+    return [show_cam_on_image(crop.astype(np.float32) / 255, grey, use_rgb=True, colormap=CAM_COLORMAP)
             for crop, grey in zip(crops, maps, strict=True)]
 
 
@@ -85,10 +62,26 @@ def _label(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, colour: tu
     draw.text((x + pad - left, y + pad - top), text, fill=(255, 255, 255), font=font)
 
 
+def colour_bar(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int],
+               font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> None:
+    """CAM_COLORMAP from 0 to 1 across box (left, top, right, bottom), labelled as the Grad-CAM scale."""
+    left, top, right, bottom = box
+    label = 'Grad-CAM of the fake class, normalised: 0'
+    text_left = left - draw.textlength(label, font=font) - 4
+    draw.text((max(4, text_left), (top + bottom) // 2), label, fill=(255, 255, 255), font=font, anchor='lm')
+    bar_right = right - round(draw.textlength('1', font=font)) - 8
+    levels = np.linspace(0, 255, max(1, bar_right - left)).astype(np.uint8)
+    ramp = cv2.applyColorMap(levels[None], CAM_COLORMAP)  # 1xWx3 BGR
+    for x, (b, g, r) in enumerate(ramp[0]):
+        draw.line((left + x, top, left + x, bottom), fill=(int(r), int(g), int(b)))
+    draw.text((bar_right + 4, (top + bottom) // 2), '1', fill=(255, 255, 255), font=font, anchor='lm')
+
+
 def annotate(preview: Preview, faces: Sequence[tuple[Face, float]], caption: str, threshold: float,
              cams: Sequence[np.ndarray] = ()) -> Image.Image:
-    """The preview with each face's box and p_fake (red: fake at threshold, green: real), a caption
-    strip above, and the Grad-CAM overlays (if any) stacked in a column on the right."""
+    """The preview with each face's box and p_fake (vermillion: fake at threshold, blue: real), a
+    caption strip above, and the Grad-CAM overlays (if any) stacked in a column on the right above
+    their colour bar."""
     image = Image.fromarray(preview.image).convert('RGB')
     side = max(image.size)
     width, font = max(2, round(side / 250)), _font(max(12, round(side / 32)))
@@ -103,13 +96,18 @@ def annotate(preview: Preview, faces: Sequence[tuple[Face, float]], caption: str
                colour, font)
     strip = round(font.size * 1.6) if hasattr(font, 'size') else 20
     column = image.height // max(1, len(cams)) if cams else 0
-    canvas = Image.new('RGB', (image.width + column, image.height + strip), CAPTION_BACKGROUND)
+    canvas = Image.new('RGB', (image.width + column, image.height + strip * (2 if cams else 1)),
+                       CAPTION_BACKGROUND)
     canvas.paste(image, (0, strip))
     for index, overlay in enumerate(cams):
         tile = Image.fromarray(overlay).resize((column, column), Image.Resampling.BILINEAR)
         canvas.paste(tile, (image.width, strip + index * column))
     caption_draw = ImageDraw.Draw(canvas)
     caption_draw.text((4, strip // 2), caption, fill=(255, 255, 255), font=font, anchor='lm')
+    if cams:
+        bottom = strip + image.height
+        colour_bar(caption_draw, (image.width + 4, bottom + strip // 4, canvas.width - 4,
+                                  bottom + 3 * strip // 4), font)
     return canvas
 
 
@@ -119,7 +117,7 @@ class PictureWriter:
 
     folder: Path
     names: dict[str, str]  # input path -> file name
-    threshold: float
+    threshold: tuple[float, str]  # (value, source: a key of detect.THRESHOLD_SOURCES)
     model: nn.Module
     cam_layer: nn.Module | None = None  # None: no Grad-CAM
 
@@ -137,11 +135,12 @@ class PictureWriter:
         if p_fake is None:
             caption = f'{name}{where}: no face found'
         else:
-            caption = (f'{name}: {verdict.upper()} p_fake {p_fake:.2f} (threshold {self.threshold:g})'
+            caption = (f'{name}: {verdict.upper()} p_fake {p_fake:.2f} (threshold {self.threshold[0]:.3g}, '
+                       f'{self.threshold[1]})'
                        + (f', shown:{where}' if where else ''))
         cams = cam_overlays(self.model, self.cam_layer, [face.crop for face, _ in scored]) \
             if self.cam_layer is not None else []
-        picture = annotate(found.previews[best], scored, caption, self.threshold, cams)
+        picture = annotate(found.previews[best], scored, caption, self.threshold[0], cams)
         path = self.folder / self.names[found.input.path]
         atomic_write(path, lambda handle: picture.save(handle, format='PNG', optimize=True))
         return str(path)

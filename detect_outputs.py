@@ -14,9 +14,9 @@ from typing import Any
 
 from atomic_io import atomic_write
 
-FACE_COLUMNS = ('input', 'frame', 'x', 'y', 'w', 'h', 'p_fake')
+FACE_COLUMNS = ('input', 'frame', 'x', 'y', 'w', 'h', 'p_fake', 'threshold', 'threshold_source')
 SUMMARY_COLUMNS = ('input', 'kind', 'faces', 'p_fake', 'verdict', 'message', 'checkpoint', 'threshold',
-                   'model', 'detector', 'annotated')
+                   'threshold_source', 'model', 'detector', 'annotated')
 VERDICTS = ('fake', 'real', 'no face', 'error')
 DECIMALS = 6  # of p_fake in the files
 

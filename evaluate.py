@@ -14,27 +14,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 from tqdm import tqdm
 
-from analysis_cli import save_figure, use_agg_backend
 from atomic_io import CorruptLogError, atomic_write, atomic_write_json, check_json_list
-from checkpoints import load_trained_model, read_checkpoint
-from cli import add_compile_arg, non_negative_int, positive_int, run_cli
+from cli import add_compile_arg, non_negative_int, positive_int, run_cli, use_agg_backend
 from common import OUTPUT_DIR
 from data_root import resolve_data_root
 from devices import default_workers, pick_device, seed_everything
-from eval_data import DataSpec, has_classes, load_spec_dataset, manifest_groups, parse_data_spec
 from evaluation_tables import evaluation_markdown, plot_auc_heatmap
-from faces_dataset import FacesDataset
-from inference import fake_probability, predict
 from metrics import (
     CI_LEVEL,
     DEFAULT_BOOTSTRAP,
@@ -47,7 +40,13 @@ from metrics import (
 )
 from runs import CROSS_DATASET_FIGURE, EVALUATION_JSON, training_set_name
 
-VAL_THRESHOLD_KEY = 'val_eer_threshold'  # a checkpoint may store its validation EER threshold
+if TYPE_CHECKING:  # torch and the modules importing it load on first use: --help stays quick
+    import torch
+    from torch import nn
+
+    from eval_data import DataSpec
+    from faces_dataset import FacesDataset
+
 Scores = tuple[np.ndarray, np.ndarray]  # labels, P(fake)
 
 
@@ -77,6 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def score_dataset(model: nn.Module, dataset: FacesDataset, device: torch.device,
                   args: argparse.Namespace) -> Scores:
     """Labels and P(fake) of every image, through inference.predict."""
+    from inference import fake_probability, predict
+
     logits, labels = predict(model, dataset, device=device, batch_size=args.batch_size,
                              workers=args.workers, show_progress=True)
     return labels.numpy(), fake_probability(logits).numpy()
@@ -106,9 +107,12 @@ def validation_threshold(checkpoint_path: Path, checkpoint: dict, specs: Sequenc
                          score: Callable[[DataSpec], Scores]) -> tuple[float, str] | None:
     """(EER threshold on the checkpoint's own val split, where it came from): stored in the checkpoint,
     else computed from `<root>/<its dataset>/val` when one is found; None (with a note) otherwise."""
-    stored = checkpoint.get(VAL_THRESHOLD_KEY)
-    if isinstance(stored, (int, float)) and math.isfinite(stored):
-        return float(stored), 'checkpoint'
+    from checkpoints import stored_val_threshold
+    from eval_data import DataSpec, has_classes
+
+    stored = stored_val_threshold(checkpoint)
+    if stored is not None:
+        return stored, 'checkpoint'
     dataset = checkpoint.get('dataset')
     folders = [root / dataset / 'val' for root in training_roots(checkpoint_path, checkpoint, specs)
                if dataset and has_classes(root / dataset / 'val')]
@@ -153,6 +157,9 @@ def evaluation_row(checkpoint_path: Path, checkpoint: dict, spec: DataSpec, scor
 
 def evaluate(args: argparse.Namespace) -> list[dict]:
     """Every checkpoint on every --data split; inputs are all checked before any model runs."""
+    from checkpoints import load_trained_model, read_checkpoint
+    from eval_data import load_spec_dataset, manifest_groups, parse_data_spec
+
     specs = [parse_data_spec(text) for text in args.data]
     datasets = {spec.folder: load_spec_dataset(spec) for spec in specs}
     groups = {spec.folder: manifest_groups(spec, datasets[spec.folder]) for spec in specs}
@@ -193,6 +200,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for path in (atomic_write_json(rows, out),
                  atomic_write(out.with_suffix('.md'), lambda handle: handle.write(markdown), 'w')):
         print(f'wrote {path}')
+    from analysis_cli import save_figure
+
     save_figure(plot_auc_heatmap(rows), args.figure)
     return rows
 

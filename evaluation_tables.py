@@ -101,7 +101,8 @@ def plot_auc_heatmap(rows: Sequence[dict]) -> object:
         if row.get('trained_on') and row.get('trained_on') == row.get('data_name'):
             ax.add_patch(Rectangle((j - 0.46, i - 0.46), 0.92, 0.92, fill=False, edgecolor='black',
                                    linewidth=2.5))
-    image = ax.imshow(grid, cmap='RdYlGn', vmin=0.0, vmax=1.0, aspect='auto')
+    # Diverging about chance (0.5), red below and blue above: ColorBrewer's RdBu is colour-blind safe.
+    image = ax.imshow(grid, cmap='RdBu', vmin=0.0, vmax=1.0, aspect='auto')
     ax.set_xticks(range(len(column_keys)), [data[key] for key in column_keys], rotation=15, ha='right')
     ax.set_yticks(range(len(row_keys)), [checkpoints[key] for key in row_keys])
     ax.set_xlabel('evaluated on')

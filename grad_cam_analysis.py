@@ -1,4 +1,7 @@
-"""Grad-CAM on the model's `conv3` for one real and one fake test image (pytorch-grad-cam).
+"""Grad-CAM for one real and one fake test image (pytorch-grad-cam) on the model's Grad-CAM layer.
+
+The layer is registry.grad_cam_layer's (detect.py --cam uses the same): `conv3` of SimpleNet and
+XceptionBased, as the assignment asks; BonusNet's last spatial convolution (its last block's pointwise).
 
 `python grad_cam_analysis.py -m SimpleNet -cpp checkpoints/fakes_dataset_SimpleNet_Adam.pt -d fakes_dataset`
 """
@@ -19,6 +22,7 @@ from cli import run_cli
 from devices import model_device
 from faces_dataset import CLASS_NAMES
 from presets import unnormalize
+from registry import grad_cam_layer
 from runs import figure_path, initialisation_note
 
 
@@ -27,19 +31,19 @@ class MissingClassError(ValueError):
 
 
 def grad_cam_of_image(image: torch.Tensor, model: nn.Module) -> tuple[np.ndarray, int, float]:
-    """Grad-CAM of the top class on `model.conv3` over one normalised 3xHxW image.
+    """Grad-CAM of the top class on the model's Grad-CAM layer (registry.grad_cam_layer: `conv3`
+    unless the model names another) over one normalised 3xHxW image.
 
     Returns (HxWx3 uint8 overlay on the un-normalised image, predicted class, its softmax probability).
     The model is left in eval mode with no gradients stored in its parameters.
     """
-    if not isinstance(getattr(model, 'conv3', None), nn.Module):
-        raise AttributeError(f'{type(model).__name__} has no conv3 layer to run Grad-CAM on.')
+    _, layer = grad_cam_layer(model)
     batch = image.unsqueeze(0).to(model_device(model))
     model.eval()
     with torch.no_grad():
         probabilities = torch.softmax(model(batch).float(), dim=1)[0]
     predicted = int(probabilities.argmax())
-    with GradCAM(model=model, target_layers=[model.conv3]) as cam:
+    with GradCAM(model=model, target_layers=[layer]) as cam:
         grayscale_cam = cam(input_tensor=batch, targets=[ClassifierOutputTarget(predicted)])[0]
     model.zero_grad(set_to_none=True)
     rgb_image = unnormalize(image.detach().cpu()).permute(1, 2, 0).numpy().astype(np.float32)
@@ -87,11 +91,12 @@ def main(argv: list[str] | None = None) -> list[str]:
     args, model_name, _, model, test_dataset = start_analysis(__doc__, argv, compile_allowed=False)
     images = draw_one_per_class(test_dataset, seed=args.seed)
 
+    layer_name, _ = grad_cam_layer(model)
     written = []
     for label, image in sorted(images.items()):
         visualization, predicted, probability = grad_cam_of_image(image, model)
         figure = plot_grad_cam(visualization, label, predicted, probability,
-                               f'Grad-CAM of {model_name}.conv3 on {args.dataset}'
+                               f'Grad-CAM of {model_name}.{layer_name} on {args.dataset}'
                                f'{initialisation_note(args.dataset, model_name)}')
         kind = f'{CLASS_NAMES[label].capitalize()}_Image_grad_cam'
         written.append(str(save_figure(figure, figure_path(args.dataset, model_name, kind), dpi=110)))

@@ -2,19 +2,13 @@
 its threshold, accuracy and balanced accuracy, and AUC over groups (videos, sources).
 
 Shared by numerical_analysis.py and evaluate.py so both report the same numbers the same way.
+scikit-learn (about 1.5 s to import) is imported by the functions that use it, not by `import metrics`.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    balanced_accuracy_score,
-    roc_auc_score,
-    roc_curve,
-)
 
 DEFAULT_BOOTSTRAP = 1000
 CI_LEVEL = 0.95
@@ -38,6 +32,8 @@ def require_both_classes(labels: Sequence[int], what: str = 'the scored set') ->
 
 def equal_error_rate(gt_labels: Sequence[int], scores: Sequence[float]) -> float:
     """Error rate where false-positive and false-negative rates meet, interpolated on the ROC curve."""
+    from sklearn.metrics import roc_curve
+
     fpr, tpr, _ = roc_curve(gt_labels, scores, pos_label=1, drop_intermediate=False)
     gap = fpr - (1.0 - tpr)  # rises from -1 (threshold +inf) to +1 (threshold -inf)
     cross = int(np.argmax(gap >= 0))
@@ -50,6 +46,8 @@ def equal_error_rate(gt_labels: Sequence[int], scores: Sequence[float]) -> float
 def eer_threshold(gt_labels: Sequence[int], scores: Sequence[float]) -> float:
     """The score threshold (fake when score >= it) whose false-positive and false-negative rates are
     closest: the operating point the EER describes, usable on other data."""
+    from sklearn.metrics import roc_curve
+
     fpr, tpr, thresholds = roc_curve(gt_labels, scores, pos_label=1, drop_intermediate=False)
     finite = np.isfinite(thresholds)
     gaps = np.abs(fpr - (1.0 - tpr))[finite]
@@ -58,6 +56,8 @@ def eer_threshold(gt_labels: Sequence[int], scores: Sequence[float]) -> float:
 
 def accuracy_percent(gt_labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> float:
     """Accuracy in percent of the decision `score >= threshold` = fake."""
+    from sklearn.metrics import accuracy_score
+
     return 100.0 * float(accuracy_score(gt_labels, np.asarray(scores) >= threshold))
 
 
@@ -65,6 +65,8 @@ def balanced_accuracy_percent(gt_labels: Sequence[int], scores: Sequence[float],
                               threshold: float = 0.5) -> float:
     """Mean of the real and fake recalls in percent (scikit-learn) at `score >= threshold` = fake:
     unlike accuracy it does not reward predicting the majority class."""
+    from sklearn.metrics import balanced_accuracy_score
+
     return 100.0 * float(balanced_accuracy_score(gt_labels, np.asarray(scores) >= threshold))
 
 
@@ -120,6 +122,8 @@ def group_scores(gt_labels: Sequence[int], scores: Sequence[float],
 def group_auc(gt_labels: Sequence[int], scores: Sequence[float], groups: Sequence[str],
               what: str = 'the groups') -> tuple[float, int]:
     """(ROC AUC over groups, number of groups): each group scored by the mean score of its images."""
+    from sklearn.metrics import roc_auc_score
+
     group_labels, means, n_groups = group_scores(gt_labels, scores, groups)
     require_both_classes(group_labels, what)
     return float(roc_auc_score(group_labels, means)), n_groups
@@ -130,6 +134,8 @@ def detection_summary(gt_labels: Sequence[int], scores: Sequence[float], *,
                       what: str = 'the scored set') -> dict:
     """AUC with its bootstrap CI, AP, EER and its threshold, accuracy and balanced accuracy (percent,
     at score >= 0.5) of P(fake) scores; a one-class set is a OneClassError naming `what`."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
     labels = require_both_classes(gt_labels, what)
     return {'n_real': int((labels == 0).sum()), 'n_fake': int((labels == 1).sum()),
             'auc': float(roc_auc_score(labels, scores)),

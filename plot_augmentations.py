@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> Path:
         ax.set_title(f'draw {draw} (seed {args.seed + draw})')
     for ax in axes.flat:
         ax.axis('off')
-    figure.suptitle(f'--augment {args.augment}: {DRAWS} draws of one training image')
+    figure.suptitle(f'--augment {args.augment}: {DRAWS} draws of the training augmentation on one face')
     figure.tight_layout()
     return save_figure(figure, args.out or f'docs/augmentations_{args.augment}.png', dpi=80)
 

@@ -2,7 +2,8 @@
 
 Adding a model is a decorator on its builder in models.py or bonus_model.py (plus a line in
 runs.ASSIGNMENT_RUNS to train it in the chain). Model modules are imported on first lookup, so a
-script that needs SimpleNet never builds Xception or looks for its weights.
+script that needs SimpleNet never builds Xception or looks for its weights. A model names the layer
+Grad-CAM maps in its `grad_cam_layer_name` (grad_cam_layer: one rule for every script).
 """
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ Builder = Callable[..., nn.Module]
 MODEL_MODULES = ('models', 'bonus_model')  # modules whose import registers models
 MODEL_BUILDERS: dict[str, Builder] = {}
 MODEL_ALIASES: dict[str, str] = {}
+DEFAULT_GRAD_CAM_LAYER = 'conv3'  # the assignment's Grad-CAM target, for models that name none
+
+
+class GradCamLayerError(ValueError):
+    """A model without the layer Grad-CAM should map."""
 
 
 def register_model(name: str, *, aliases: tuple[str, ...] = (),
@@ -43,6 +49,12 @@ def model_names() -> list[str]:
     return sorted([*MODEL_BUILDERS, *MODEL_ALIASES])
 
 
+def registered_models() -> list[str]:
+    """Every registry name (aliases left out), sorted."""
+    _load_model_modules()
+    return sorted(MODEL_BUILDERS)
+
+
 def canonical_model_name(model_name: str) -> str:
     """Map an accepted spelling (e.g. 'Xception-Based') to its registry name, or raise ValueError."""
     _load_model_modules()
@@ -55,3 +67,14 @@ def canonical_model_name(model_name: str) -> str:
 def build_model(model_name: str, pretrained: bool = True) -> nn.Module:
     """A fresh model by name; pretrained=False skips ImageNet weights (a checkpoint follows)."""
     return MODEL_BUILDERS[canonical_model_name(model_name)](pretrained=pretrained)
+
+
+def grad_cam_layer(model: nn.Module) -> tuple[str, nn.Module]:
+    """(dotted name, module) of the layer whose output Grad-CAM maps: the model's
+    `grad_cam_layer_name`, else `conv3` (the assignment's rule); GradCamLayerError if it has none."""
+    name = getattr(model, 'grad_cam_layer_name', DEFAULT_GRAD_CAM_LAYER)
+    try:
+        return name, model.get_submodule(name)
+    except AttributeError:
+        raise GradCamLayerError(f'{type(model).__name__} has no {name} layer to run Grad-CAM on; '
+                                'give the model a grad_cam_layer_name.') from None

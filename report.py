@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import runs
+from atomic_io import atomic_write_json
+from data_root import DATASET_NAMES, DATASET_PARTS, is_demo_root
 from report_document import Document, to_markdown, to_pdf
 from report_questions import BONUS_TITLE, CHAPTERS, QUESTION_RUNS, QUESTIONS, Question
-from utils import DATASET_NAMES, DATASET_PARTS, atomic_write_json, get_nof_params, is_demo_root
 
 TITLE = 'Facial Manipulation Detection'
 SUBTITLE = 'Answers to the assignment, Q1-Q35 and the bonus, from one run'
@@ -246,6 +247,7 @@ def gather_models() -> ModelFacts:
 
     from bonus_model import BonusNet
     from models import SimpleNet, get_xception_based_model
+    from utils import get_nof_params
     from xception import Block, SeparableConv2d, build_xception_backbone
 
     def shapes_of(layers: list[nn.Module], run: Any) -> list[tuple[int, ...]]:
@@ -907,6 +909,8 @@ def answer_features(doc: Document, facts: Facts, question: Question) -> None:
 
 
 def answer_backbone_params(doc: Document, facts: Facts, question: Question) -> None:
+    from utils import get_nof_params
+
     models = facts.models
     doc.para(f'The Xception backbone has **{models.backbone_params:,}** trainable parameters, '
              f'{models.backbone_fc_params:,} of them in its {models.backbone_fc[1]}-class classifier '

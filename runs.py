@@ -32,6 +32,7 @@ BONUS_RESULTS = Path(OUTPUT_DIR) / 'bonus_main.json'
 TIMINGS = Path(OUTPUT_DIR) / 'run_me_timings.tsv'
 EVALUATION_JSON = Path(OUTPUT_DIR) / 'evaluation.json'  # evaluate.py's rows; evaluation.md beside it
 CROSS_DATASET_FIGURE = Path(FIGURES_DIR) / 'cross_dataset_auc.png'
+VAL_THRESHOLD_KEY = 'val_eer_threshold'  # the checkpoint key of the best epoch's validation EER threshold
 
 
 def run_name(dataset: str, model: str, optimizer: str = DEFAULT_OPTIMIZER) -> str:

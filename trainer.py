@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from atomic_io import RunLock, append_json_record, atomic_torch_save, read_json_list
-from checkpoints import read_checkpoint
+from checkpoints import VAL_THRESHOLD_KEY, read_checkpoint
 from devices import default_workers
 from distributed import SINGLE, Distributed, unique_train_samples
 from interrupts import StopRequest, deferred_interrupts
@@ -371,12 +371,15 @@ class Trainer:
         train_loss, train_acc = self.train_one_epoch()
         self.last_scores = None
         val_loss, val_acc = self.validate()
-        val_auc = None
+        val_auc = val_threshold = None
         if self.last_scores is not None and len(self.last_scores[1].unique()) == 2:
             from sklearn.metrics import roc_auc_score  # here: importing sklearn costs ~1.5 s per process
 
+            from metrics import eer_threshold
+
             val_scores, val_labels = self.last_scores
             val_auc = float(roc_auc_score(val_labels.numpy(), val_scores.numpy()))
+            val_threshold = eer_threshold(val_labels.numpy(), val_scores.numpy())
         test_loss, test_acc = self.test()
         if self.scheduler is not None:
             self.scheduler.step()
@@ -393,7 +396,7 @@ class Trainer:
         score = val_acc if self.select_by == 'val_acc' else (val_auc if val_auc is not None else -1.0)
         if score > best['score']:
             best.update(epoch=self.epoch, score=score, val_acc=val_acc, test_acc=test_acc,
-                        val_auc=val_auc,
+                        val_auc=val_auc, val_eer_threshold=val_threshold,
                         model={k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
                                for k, v in self.model.state_dict().items()})
             record['best_epoch'] = self.epoch
@@ -409,6 +412,7 @@ class Trainer:
             atomic_torch_save({'model': best['model'], 'val_acc': best['val_acc'],
                                'test_acc': best['test_acc'], 'val_auc': best['val_auc'],
                                'epoch': best['epoch'], 'select_by': self.select_by,
+                               VAL_THRESHOLD_KEY: best.get('val_eer_threshold'),  # None: no both-class val
                                'model_name': logging_parameters.model_name,
                                'dataset': logging_parameters.dataset_name,
                                'fakes': logging_parameters.fakes}, checkpoint)

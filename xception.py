@@ -86,6 +86,8 @@ class Xception(nn.Module):
     """Entry flow (conv1, conv2, blocks 1-3), middle flow (blocks 4-11), exit flow (block 12,
     conv3, conv4), global average pooling and `fc`. Any input of at least 32x32 works."""
 
+    grad_cam_layer_name = 'conv3'  # the assignment's Grad-CAM target (registry.grad_cam_layer)
+
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 32, 3, stride=2, bias=False)

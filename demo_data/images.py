@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .camera import camera_capture, jpeg_round_trip, to_uint8
 from .faces import random_identity, random_scene
@@ -28,15 +28,17 @@ def make_image(seed: int, dataset: str, split: str, class_name: str, index: int)
 
 
 def sample_grid(seed: int = 0, per_class: int = 3, tile: int = 128) -> Image.Image:
-    """A labelled grid for the README: one row per (dataset, class), `per_class` train images each."""
-    label_width = 150
+    """A titled grid for the README: one labelled row per (dataset, class), `per_class` train images each."""
+    label_width, title_height = 150, 30
     rows = [(dataset, class_name) for dataset in DATASETS for class_name in CLASSES]
-    grid = Image.new('RGB', (label_width + per_class * tile, len(rows) * tile), 'white')
+    grid = Image.new('RGB', (label_width + per_class * tile, title_height + len(rows) * tile), 'white')
     draw = ImageDraw.Draw(grid)
+    draw.text((6, 8), f'Demo data (drawn faces): {per_class} train images per dataset and class, seed {seed}',
+              fill='black', font=ImageFont.load_default(size=14))
     for row, (dataset, class_name) in enumerate(rows):
-        draw.text((6, row * tile + tile // 2 - 12), f'{dataset}\n{class_name}', fill='black')
+        top = title_height + row * tile
+        draw.text((6, top + tile // 2 - 12), f'{dataset}\n{class_name}', fill='black')
         for column in range(per_class):
             image = Image.fromarray(make_image(seed, dataset, 'train', class_name, column))
-            grid.paste(image.resize((tile, tile), Image.LANCZOS),
-                       (label_width + column * tile, row * tile))
+            grid.paste(image.resize((tile, tile), Image.LANCZOS), (label_width + column * tile, top))
     return grid

@@ -37,6 +37,22 @@ def make_split(folder: Path, n_real: int, n_fake: int, seed: int, size: int = 25
             write_image(folder / label / f'{label}_{index:03d}.png', rng, size=size)
 
 
+def untrained_checkpoints(folder: Path, names: tuple[str, ...] = ()) -> dict[str, Path]:
+    """folder/<model>.pt of each registered model (or of `names`), untrained (seed 0; XceptionBased
+    without ImageNet weights), saved as train_main.py saves them (`model` and `model_name`)."""
+    import torch
+
+    from registry import build_model, registered_models
+
+    paths = {}
+    for name in names or registered_models():
+        torch.manual_seed(0)
+        paths[name] = folder / f'{name}.pt'
+        torch.save({'model': build_model(name, pretrained=False).state_dict(), 'model_name': name},
+                   paths[name])
+    return paths
+
+
 def script_env() -> dict[str, str]:
     """The environment project scripts run in from tests: the project importable, 2 threads."""
     return {**os.environ, 'PYTHONPATH': str(PROJECT_ROOT), 'OMP_NUM_THREADS': '2',

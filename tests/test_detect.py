@@ -15,16 +15,15 @@ from PIL import Image
 
 import detect
 import performance
-from bonus_model import BonusNet
 from checkpoints import load_trained_model
 from cli import run_cli
-from detect_draw import cam_layer
-from detect_inputs import DetectInputError, list_inputs
+from detect_draw import CAPTION_BACKGROUND, FAKE_COLOUR, REAL_COLOUR, annotate
+from detect_inputs import DetectInputError, Face, Preview, list_inputs
 from detect_outputs import FACE_COLUMNS, SUMMARY_COLUMNS
+from face_crop import FaceBox
 from faces_dataset import FacesDataset
-from helpers import PROJECT_ROOT, pasted, script_env, write_video
+from helpers import PROJECT_ROOT, pasted, script_env, untrained_checkpoints, write_video
 from inference import fake_probability, predict
-from models import SimpleNet, get_xception_based_model
 from presets import TRANSFORM_TEST
 
 CPU = torch.device('cpu')
@@ -59,14 +58,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope='module')
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A checkpoint of each untrained model, saved as train_main.py saves them (XceptionBased: random)."""
-    folder = tmp_path_factory.mktemp('checkpoints')
-    paths = {}
-    for name, build in (('SimpleNet', SimpleNet), ('BonusNet', BonusNet),
-                        ('XceptionBased', lambda: get_xception_based_model(pretrained=False))):
-        torch.manual_seed(0)
-        paths[name] = folder / f'{name}.pt'
-        torch.save({'model': build().state_dict(), 'model_name': name}, paths[name])
-    return paths
+    return untrained_checkpoints(tmp_path_factory.mktemp('checkpoints'))
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -206,14 +198,6 @@ def test_every_input_read_exits_0_and_xception_scores_a_photo_with_grad_cam(
         assert picture.width > picture.height
 
 
-def test_grad_cam_layer_is_the_last_spatial_convolution(checkpoints: dict[str, Path]) -> None:
-    simple = load_trained_model(checkpoints['SimpleNet'], CPU)
-    assert cam_layer(simple, 256) is simple.conv3
-    bonus = load_trained_model(checkpoints['BonusNet'], CPU)
-    layer = cam_layer(bonus, 256)
-    assert isinstance(layer, torch.nn.Conv2d) and layer is not bonus.global_depthwise  # that one is 1x1
-
-
 def test_bad_settings_and_checkpoints_are_named_errors(media: Path, checkpoints: dict[str, Path],
                                                        tmp_path: Path) -> None:
     path = [media / 'noise.png']
@@ -226,3 +210,24 @@ def test_bad_settings_and_checkpoints_are_named_errors(media: Path, checkpoints:
     with pytest.raises(SystemExit) as stop:
         run_cli(detect.main, [str(path[0]), '--checkpoint', str(media / 'notes.txt')])
     assert str(stop.value.code).startswith(f'error: {media / "notes.txt"} is not a readable checkpoint')
+
+
+def test_pictures_use_colour_blind_safe_colours_and_show_the_grad_cam_scale() -> None:
+    preview = Preview(None, np.full((200, 300, 3), 128, np.uint8), 1.0)
+    crop = np.zeros((8, 8, 3), np.uint8)
+    faces = [(Face(None, FaceBox(10, 10, 50, 50), crop), 0.9),
+             (Face(None, FaceBox(100, 10, 50, 50), crop), 0.1)]
+    plain = annotate(preview, faces, 'caption', 0.5)
+    strip = plain.height - 200
+    with_cam = annotate(preview, faces, 'caption', 0.5, [np.zeros((64, 64, 3), np.uint8)])
+    assert with_cam.size == (300 + 200, 200 + 2 * strip)  # the overlay column, and a strip for its scale
+    # Okabe-Ito vermillion (fake at the threshold) and blue (real), not red and green.
+    assert plain.getpixel((10, strip + 35)) == FAKE_COLOUR == (213, 94, 0)
+    assert plain.getpixel((100, strip + 35)) == REAL_COLOUR == (0, 114, 178)
+    # The bar under the overlays runs through viridis, from its first colour to its last.
+    y, x = 200 + strip + strip // 2, 300 + 4
+    bar = []
+    while with_cam.getpixel((x, y)) != CAPTION_BACKGROUND:
+        bar.append(with_cam.getpixel((x, y)))
+        x += 1
+    assert len(bar) > 150 and (bar[0], bar[-1]) == ((68, 1, 84), (253, 231, 37))
