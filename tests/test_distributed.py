@@ -128,9 +128,14 @@ def test_logged_metrics_equal_a_single_process_evaluation_of_the_checkpoint(
     trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.0), nn.CrossEntropyLoss(),
                       GLOBAL_BATCH // PROCESSES, splits['train'], splits['val'], splits['test'],
                       num_workers=0, show_progress=False)
-    val_loss, val_acc = trainer.validate()
-    scores, labels = trainer.last_scores
-    test_loss, test_acc = trainer.test()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each rank ran (OMP_NUM_THREADS=1): the same kernels, the same floats
+    try:
+        val_loss, val_acc = trainer.validate()
+        scores, labels = trainer.last_scores
+        test_loss, test_acc = trainer.test()
+    finally:
+        torch.set_num_threads(threads)
     assert len(labels) == sum(ODD_COUNTS['val'])
     from sklearn.metrics import roc_auc_score
 
