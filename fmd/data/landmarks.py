@@ -27,7 +27,6 @@ LANDMARKS_FILE = 'landmarks.npz'
 PREDICTOR_FILE = 'shape_predictor_68_face_landmarks.dat'
 SPLITS = ('train', 'val', 'test')
 CLASSES = ('real', 'fake')
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.webp')
 SAVE_EVERY_SECONDS = 30.0  # how much finished work an interrupted run can lose at most
 
 
@@ -133,10 +132,12 @@ def _start_worker() -> None:
 
 def dataset_images(dataset: Path) -> list[str]:
     """Every image under dataset/{train,val,test}/{real,fake}/, as sorted paths relative to dataset."""
+    from face_crop import IMAGE_EXTENSIONS
+
     found = [f'{split}/{name}/{p.name}' for split in SPLITS for name in CLASSES
              if (dataset / split / name).is_dir()
              for p in (dataset / split / name).iterdir()
-             if p.is_file() and not p.name.startswith('.') and p.suffix.lower() in IMAGE_SUFFIXES]
+             if p.is_file() and not p.name.startswith('.') and p.suffix.lower() in IMAGE_EXTENSIONS]
     return sorted(found)
 
 
