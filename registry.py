@@ -12,7 +12,7 @@ from collections.abc import Callable
 from torch import nn
 
 Builder = Callable[..., nn.Module]
-MODEL_MODULES = ('models', 'bonus_model')  # modules whose import registers models
+MODEL_MODULES = ('models', 'bonus_model', 'fmd.models.efficientnet_lite')  # their import registers models
 MODEL_BUILDERS: dict[str, Builder] = {}
 MODEL_ALIASES: dict[str, str] = {}
 
