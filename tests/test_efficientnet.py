@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+import detect
 import evaluate
 import train_main
 from checkpoints import load_trained_model
@@ -16,6 +17,7 @@ from cli import run_cli
 from detect_draw import cam_layer
 from fmd.models import efficientnet_lite as lite
 from grad_cam_analysis import grad_cam_of_image
+from helpers import pasted
 from presets import TRANSFORM_TEST
 from registry import build_model, canonical_model_name
 from runs import checkpoint_path, log_path
@@ -205,3 +207,13 @@ def test_grad_cam_and_saliency_on_the_trained_model(trained: Path) -> None:
     maps = compute_gradient_saliency_maps(image.unsqueeze(0).repeat(2, 1, 1, 1),
                                           torch.tensor([0, 1]), model)
     assert maps.shape == (2, 64, 64) and torch.isfinite(maps).all() and maps.abs().sum() > 0
+
+
+def test_detect_scores_a_photo_and_draws_its_grad_cam(trained: Path, tmp_path: Path) -> None:
+    photo = tmp_path / 'face.png'
+    Image.fromarray(pasted((100, 50))[0]).save(photo)
+    checkpoint = trained / checkpoint_path('fakes_dataset', 'EfficientNetLite0')
+    (result,) = detect.detect_paths([photo], checkpoint, out=tmp_path / 'out', cam=True, size=96,
+                                    device=CPU)
+    assert result.model == 'EfficientNetLite0' and len(result.faces) == 1
+    assert result.verdict in ('fake', 'real') and Path(result.annotated).is_file()
