@@ -25,6 +25,7 @@ CHANNELS_LAST_ON_CPU = {
     'SimpleNet': True,
     'XceptionBased': True,
     'BonusNet': True,
+    'EfficientNetLite0': True,  # 1.7x eager's train, 2.3x its eval img/s (depthwise convolutions)
 }
 # CUDA: channels_last is what cuDNN's tensor-core kernels want under mixed precision (PyTorch's
 # own guidance; not measured here, the reference machine has no GPU). MPS: left contiguous.

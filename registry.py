@@ -13,7 +13,7 @@ from collections.abc import Callable
 from torch import nn
 
 Builder = Callable[..., nn.Module]
-MODEL_MODULES = ('models', 'bonus_model')  # modules whose import registers models
+MODEL_MODULES = ('models', 'bonus_model', 'fmd.models.efficientnet_lite')  # their import registers models
 MODEL_BUILDERS: dict[str, Builder] = {}
 MODEL_ALIASES: dict[str, str] = {}
 DEFAULT_GRAD_CAM_LAYER = 'conv3'  # the assignment's Grad-CAM target, for models that name none

