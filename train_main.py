@@ -77,6 +77,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help='stop after N epochs without improvement (default: never)')
     research.add_argument('--resume', action='store_true',
                           help='continue checkpoints/<run>.interrupted.pt instead of starting anew')
+    guards = parser.add_argument_group('training guards (docs/training_guards.md)')
+    guards.add_argument('--stop-on-collapse', type=positive_int, default=None, metavar='N',
+                        help='end the run with an error after N collapsed epochs in a row (default: '
+                             'only warn); the previous completed run stays as it was')
     amp = parser.add_mutually_exclusive_group()
     amp.add_argument('--amp', dest='amp', action='store_true', default=None,
                      help='automatic mixed precision (default: on with CUDA, off on CPU)')
@@ -195,6 +199,7 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
              'warmup_epochs': args.warmup_epochs if args.scheduler != 'none' else None,
              'class_weights': class_weights.tolist() if class_weights is not None else None,
              'patience': args.patience, 'resumed': args.resume,
+             'stop_on_collapse': args.stop_on_collapse,
              'world_size': distributed.world_size, 'backend': distributed.backend,
              'memory_format': 'channels_last' if memory_format == torch.channels_last else 'contiguous',
              'compiled': compiled}
@@ -211,7 +216,8 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
                       train_dataset, val_dataset, test_dataset, device=device,
                       num_workers=workers, amp=args.amp, seed=args.seed,
                       show_progress=not args.no_progress, scheduler=scheduler,
-                      select_by=args.select_by, patience=args.patience, distributed=distributed)
+                      select_by=args.select_by, patience=args.patience, distributed=distributed,
+                      stop_on_collapse=args.stop_on_collapse)
     try:
         record = trainer.run(args.epochs, logging_parameters, resume=args.resume)
     except KeyboardInterrupt as interrupt:
