@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MAJORITY_SHARE = 0.98  # collapsed when one class gets at least this share of the validation images
-LOSS_MARGIN = 0.01  # collapsed when |train loss - epoch 1's| < this fraction of epoch 1's
+LOSS_MARGIN = 0.005  # collapsed when |train loss - epoch 1's| < this fraction of epoch 1's
 CLASS_NAMES = ('real', 'fake')
 
 
@@ -47,7 +47,7 @@ def collapse_verdict(predicted: Sequence[int] | np.ndarray | None, train_losses:
     if len(train_losses) >= 2:
         first, last = train_losses[0], train_losses[-1]
         if abs(last - first) < loss_margin * abs(first):
-            reasons.append(f'training loss {last:.4f} within {loss_margin:.0%} of epoch 1\'s {first:.4f}')
+            reasons.append(f'training loss {last:.4f} within {loss_margin:.1%} of epoch 1\'s {first:.4f}')
     return Verdict(bool(reasons), '; '.join(reasons) or None)
 
 
