@@ -133,14 +133,16 @@ def lr_range_test(model: nn.Module, optimizer: torch.optim.Optimizer, batches: I
     losses: list[float] = []
     diverged = False
     with preserved_rng(device):
-        trial_model, trial_optimizer = copy.deepcopy((model, optimizer))  # one memo: params map
+        # one deepcopy, one memo: the copied optimizer's state points at the copied parameters
+        trial_model, trial_optimizer, trial_criterion = copy.deepcopy((model, optimizer, criterion))
         trial_model.train()
+        trial_criterion.to(device)  # a class-weighted loss holds a weight tensor
         for step, (inputs, targets) in enumerate(itertools.islice(cycle(batches), steps)):
             lr = start_lr * growth ** step
             for group in trial_optimizer.param_groups:
                 group['lr'] = lr
             trial_optimizer.zero_grad(set_to_none=True)
-            loss = criterion(trial_model(prepare(inputs)).float(), targets.to(device))
+            loss = trial_criterion(trial_model(prepare(inputs)).float(), targets.to(device))
             value = loss.item()
             if not math.isfinite(value):
                 diverged = True
@@ -153,7 +155,7 @@ def lr_range_test(model: nn.Module, optimizer: torch.optim.Optimizer, batches: I
             if step > 2 and smoothed[-1] > divergence * min(smoothed):
                 diverged = True
                 break
-        del trial_model, trial_optimizer
+        del trial_model, trial_optimizer, trial_criterion
     if len(losses) < 2:
         raise ValueError(f'the range test diverged at its first steps (lr {start_lr:g}); '
                          'lower its start learning rate')
