@@ -141,6 +141,7 @@ def evaluation_row(checkpoint_path: Path, checkpoint: dict, spec: DataSpec, scor
     labels, p_fake = scores
     row = {'checkpoint': str(checkpoint_path), 'model': checkpoint.get('model_name'),
            'trained_on': trained_on(checkpoint), 'checkpoint_val_auc': checkpoint.get('val_auc'),
+           'collapsed': checkpoint.get('collapsed'),
            'data': spec.given, 'data_name': spec.name, 'split': spec.split, 'folder': str(spec.folder),
            **detection_summary(labels, p_fake, n_resamples=args.bootstrap, seed=args.seed,
                                what=str(spec.folder)),

@@ -19,7 +19,8 @@ LEGEND = (
     'precision; EER: equal error rate; acc. and bal. acc. (mean of the real and fake recalls) at '
     'P(fake) >= 0.5; "at val EER thr.": acc. / bal. acc. at the threshold where the checkpoint\'s own '
     'validation split has equal error rates; video AUC: AUC over the MANIFEST.csv groups (videos or '
-    'source files), each scored by the mean P(fake) of its images, with the number of groups.')
+    'source files), each scored by the mean P(fake) of its images, with the number of groups; '
+    'COLLAPSED: the collapse guard flagged the checkpoint\'s training run (docs/training_guards.md).')
 
 
 def read_evaluation(path: str | os.PathLike = EVALUATION_JSON) -> list[dict]:
@@ -73,8 +74,10 @@ def evaluation_markdown(rows: Sequence[dict]) -> str:
             at_val = (f'{_percent(row["accuracy_at_val_threshold"])} / '
                       f'{_percent(row["balanced_accuracy_at_val_threshold"])}')
         video = MISSING if row.get('group_auc') is None else f'{row["group_auc"]:.3f} ({row["n_groups"]})'
+        trained = f'{row.get("model")} / {row.get("trained_on") or MISSING}'
+        trained += ' (COLLAPSED)' if row.get('collapsed') else ''
         lines.append(
-            f'| {Path(row["checkpoint"]).name} | {row.get("model")} / {row.get("trained_on") or MISSING} '
+            f'| {Path(row["checkpoint"]).name} | {trained} '
             f'| {data[row["data"]]} | {row["n_real"]} / {row["n_fake"]} '
             f'| {row["auc"]:.3f} [{low:.3f}, {high:.3f}] | {_number(row["ap"])} '
             f'| {_percent(100 * row["eer"])} | {_percent(row["accuracy"])} '

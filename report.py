@@ -21,6 +21,7 @@ from typing import Any
 import runs
 from atomic_io import atomic_write_json
 from data_root import DATASET_NAMES, DATASET_PARTS, is_demo_root
+from fmd.training.collapse import collapse_note, run_collapsed
 from report_document import Document, to_markdown, to_pdf
 from report_questions import BONUS_TITLE, CHAPTERS, QUESTION_RUNS, QUESTIONS, Question
 
@@ -1233,7 +1234,7 @@ def headline_rows(facts: Facts) -> list[list[str]]:
     """Every trained model: dataset, epochs, best validation accuracy, test accuracy, AUC, parameters."""
     rows = []
     for (dataset, model), run in facts.runs.items():
-        name = model + (' (random init)' if run.pretrained is False else '')
+        name = model + (' (random init)' if run.pretrained is False else '') + collapse_note(run.record)
         if run.record is None:
             rows.append([name, dataset] + ['missing'] * 5)
             continue
@@ -1285,7 +1286,9 @@ def front_page(doc: Document, facts: Facts) -> None:
     doc.table(['', 'this run'], rows)
     doc.table(HEADLINE_HEADER, headline_rows(facts),
               'every trained model: best validation accuracy, test accuracy at that epoch (training '
-              'log), test ROC AUC of the fake score (metrics file), trainable parameters',
+              'log), test ROC AUC of the fake score (metrics file), trainable parameters; COLLAPSED: '
+              'the best or last epoch gave (almost) every validation image one class or did not move '
+              'the training loss (collapse guard)',
               align='llrrrrr')
     notes = [data_caveat(facts), random_init_caveat(facts)]
     doc.para(*notes)
@@ -1340,6 +1343,7 @@ def summary_of(facts: Facts) -> dict:
                          'best_val_acc': run.at_best('val_acc'),
                          'test_acc_at_best': run.at_best('test_acc'),
                          'nof_params': run.record.get('nof_params'), 'pretrained': run.pretrained,
+                         'collapsed': run_collapsed(run.record),
                          'seconds_per_epoch': run.seconds_per_epoch})
     models = facts.models
     return {'data': facts.data, 'training': training,

@@ -66,6 +66,11 @@ def lock_path(dataset: str, model: str, optimizer: str = DEFAULT_OPTIMIZER) -> P
     return Path(CHECKPOINT_DIR) / f'{run_name(dataset, model, optimizer)}.lock'
 
 
+def lr_find_figure_path(dataset: str, model: str, optimizer: str = DEFAULT_OPTIMIZER) -> Path:
+    """figures/<run>_lr_find.png: the learning-rate range test of `train_main.py --lr-find`."""
+    return Path(FIGURES_DIR) / f'{run_name(dataset, model, optimizer)}_lr_find.png'
+
+
 def metrics_path(dataset: str, model: str) -> Path:
     """out/<dataset>_<model>_metrics.json, written by numerical_analysis.py."""
     return Path(OUTPUT_DIR) / f'{dataset}_{model}_metrics.json'

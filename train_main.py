@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from analysis_cli import use_agg_backend
 from atomic_io import RunLockedError
 from cli import (
     add_common_args,
@@ -32,11 +33,12 @@ from decode_cache import prepare_datasets
 from devices import default_threads, default_workers, pick_device, seed_everything
 from distributed import Distributed, env_world_size, process_group
 from fmd.data.training_fakes import FAKES_MODES, self_blend_splits
+from fmd.training.lr_finder import DEFAULT_START_LR, DEFAULT_STEPS, RangeTest, find_lr
 from interrupts import exit_code
 from performance import describe, fused_optimizer, prepare_model
 from presets import AUGMENT_PRESETS, IMAGE_SIZE, UINT8_PRESETS, uint8_transform
 from registry import canonical_model_name, model_names
-from runs import interrupted_checkpoint_path, training_set_name
+from runs import interrupted_checkpoint_path, lr_find_figure_path, run_name, training_set_name
 from trainer import SELECT_BY, LoggingParameters, Trainer
 from utils import get_nof_params, load_dataset, load_model, resolve_data_root
 
@@ -45,12 +47,18 @@ SCHEDULERS = ('none', 'cosine')
 CLASS_WEIGHTS = ('none', 'balanced')
 
 
+def learning_rate(text: str) -> float | str:
+    """argparse type of --lr: a finite number > 0, or 'auto' (the range test's suggestion)."""
+    return 'auto' if text == 'auto' else positive_float(text)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command line of the assignment's training script, plus the research options (all off)."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--lr', type=positive_float, default=0.001,
-                        help='learning rate, finite and > 0 (default: 0.001)')
+    parser.add_argument('--lr', type=learning_rate, default=0.001,
+                        help='learning rate, finite and > 0, or auto: the suggestion of the range '
+                             'test of --lr-find (default: 0.001)')
     parser.add_argument('--momentum', type=non_negative_float, default=0.9,
                         help='SGD momentum (default: 0.9; ignored by Adam)')
     parser.add_argument('--batch_size', '-b', type=positive_int, default=32,
@@ -84,6 +92,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help='stop after N epochs without improvement (default: never)')
     research.add_argument('--resume', action='store_true',
                           help='continue checkpoints/<run>.interrupted.pt instead of starting anew')
+    guards = parser.add_argument_group('training guards (docs/training_guards.md)')
+    guards.add_argument('--lr-find', action='store_true',
+                        help='only run the learning-rate range test on a copy of the model: print the '
+                             'suggested --lr, save figures/<run>_lr_find.png, train nothing')
+    guards.add_argument('--lr-find-steps', type=positive_int, default=DEFAULT_STEPS,
+                        help=f'steps of the range test (default: {DEFAULT_STEPS})')
+    guards.add_argument('--stop-on-collapse', type=positive_int, default=None, metavar='N',
+                        help='end the run with an error after N collapsed epochs in a row (default: '
+                             'only warn); the previous completed run stays as it was')
     amp = parser.add_mutually_exclusive_group()
     amp.add_argument('--amp', dest='amp', action='store_true', default=None,
                      help='automatic mixed precision (default: on with CUDA, off on CPU)')
@@ -108,6 +125,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.batch_size % world_size:
         parser.error(f'argument --batch_size/-b: the global batch size {args.batch_size} does not '
                      f'split evenly across {world_size} processes; pass a multiple of {world_size}')
+    if world_size > 1 and (args.lr_find or args.lr == 'auto'):
+        parser.error('--lr-find and --lr auto run on one process: run the range test without torchrun '
+                     'and pass its suggestion as --lr')
     return args
 
 
@@ -152,6 +172,20 @@ def optimizer_hyperparameters(optimizer: torch.optim.Optimizer) -> dict:
     group = {k: v for k, v in optimizer.param_groups[0].items() if k not in ('params', 'initial_lr')}
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in group.items()
             if v is None or isinstance(v, (bool, int, float, str, tuple, list))}
+
+
+def range_test(args: argparse.Namespace, model: nn.Module, model_name: str, train_dataset: Dataset,
+               criterion: nn.Module, device: torch.device, workers: int,
+               memory_format: torch.memory_format) -> RangeTest:
+    """--lr-find / --lr auto: the range test on copies of the model and of the run's optimizer
+    (fmd.training.lr_finder), its figure in figures/<run>_lr_find.png."""
+    optimizer = build_optimizer(args.optimizer, model, DEFAULT_START_LR, args.momentum, args.weight_decay)
+    trained_on = training_set_name(args.dataset, args.fakes)
+    return find_lr(model, optimizer, train_dataset, criterion, device, batch_size=args.batch_size,
+                   workers=workers, seed=args.seed, steps=args.lr_find_steps, memory_format=memory_format,
+                   figure=lr_find_figure_path(trained_on, model_name, args.optimizer),
+                   title=f'{run_name(trained_on, model_name, args.optimizer)}: learning-rate range test '
+                         f'(batch {args.batch_size}, weight decay {args.weight_decay:g})')
 
 
 def kept_state(trainer: Trainer, args: argparse.Namespace, model_name: str) -> str:
@@ -228,10 +262,18 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
     nof_params = get_nof_params(model)
     print(f'{model_name}: {nof_params:,} trainable parameters | {describe(memory_format, compiled)}')
 
-    optimizer = build_optimizer(args.optimizer, model, args.lr, args.momentum, args.weight_decay)
+    class_weights = balanced_class_weights(train_dataset) if args.class_weights == 'balanced' else None
+    criterion = nn.CrossEntropyLoss(weight=class_weights)
+    lr, lr_find = args.lr, None
+    if args.lr_find or args.lr == 'auto':
+        found = range_test(args, model, model_name, train_dataset, criterion, device, splits.workers,
+                           memory_format)
+        lr, lr_find = found.suggestion, found.summary()
+        if args.lr_find:
+            return {'lr_find': lr_find}
+    optimizer = build_optimizer(args.optimizer, model, lr, args.momentum, args.weight_decay)
     hyperparameters = optimizer_hyperparameters(optimizer)
     scheduler = build_scheduler(args.scheduler, optimizer, args.epochs, args.warmup_epochs)
-    class_weights = balanced_class_weights(train_dataset) if args.class_weights == 'balanced' else None
     extra = {'seed': args.seed, 'batch_size': args.batch_size, 'epochs': args.epochs,
              'nof_params': nof_params, 'device': str(device), 'data_root': str(data_root),
              'threads': torch.get_num_threads(), 'augment': args.augment, 'fakes': args.fakes,
@@ -239,7 +281,8 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
              'weight_decay': args.weight_decay, 'scheduler': args.scheduler,
              'warmup_epochs': args.warmup_epochs if args.scheduler != 'none' else None,
              'class_weights': class_weights.tolist() if class_weights is not None else None,
-             'patience': args.patience, 'resumed': args.resume,
+             'patience': args.patience, 'resumed': args.resume, 'lr_find': lr_find,
+             'stop_on_collapse': args.stop_on_collapse,
              'world_size': distributed.world_size, 'backend': distributed.backend,
              'memory_format': 'channels_last' if memory_format == torch.channels_last else 'contiguous',
              'compiled': compiled}
@@ -252,12 +295,13 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
                                            fakes=args.fakes)
     if distributed.rank:  # other ranks augment and drop out differently; rank 0 keeps the seed
         seed_everything(args.seed + distributed.rank)
-    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(weight=class_weights),
+    trainer = Trainer(model, optimizer, criterion,
                       args.batch_size // distributed.world_size,
                       train_dataset, val_dataset, test_dataset, device=device,
                       num_workers=splits.workers, amp=args.amp, seed=args.seed,
                       show_progress=not args.no_progress, scheduler=scheduler,
-                      select_by=args.select_by, patience=args.patience, distributed=distributed)
+                      select_by=args.select_by, patience=args.patience, distributed=distributed,
+                      stop_on_collapse=args.stop_on_collapse)
     try:
         record = trainer.run(args.epochs, logging_parameters, resume=args.resume)
     except KeyboardInterrupt as interrupt:
@@ -278,4 +322,5 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
 
 
 if __name__ == '__main__':
+    use_agg_backend()
     run_cli(main)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,14 @@ from atomic_io import RunLock, append_json_record, atomic_torch_save, read_json_
 from checkpoints import VAL_THRESHOLD_KEY, read_checkpoint
 from devices import default_workers
 from distributed import SINGLE, Distributed, unique_train_samples
+from fmd.training.collapse import (
+    Verdict,
+    collapse_verdict,
+    consecutive_collapsed,
+    run_collapsed,
+    stop_error,
+    warning_line,
+)
 from interrupts import StopRequest, deferred_interrupts
 from performance import collate_images, input_memory_format, prepare_batch
 from runs import checkpoint_path, interrupted_checkpoint_path, lock_path, log_path
@@ -97,7 +106,7 @@ class Trainer:
                  num_workers: int | None = None, amp: bool | None = None, seed: int = 0,
                  show_progress: bool = True, scheduler: Any = None, select_by: str = 'val_acc',
                  patience: int | None = None, distributed: Distributed = SINGLE,
-                 memory_format: torch.memory_format | None = None):
+                 memory_format: torch.memory_format | None = None, stop_on_collapse: int | None = None):
         if device is None:
             from utils import device
         if select_by not in SELECT_BY:
@@ -121,6 +130,7 @@ class Trainer:
         self.scheduler = scheduler
         self.select_by = select_by
         self.patience = patience
+        self.stop_on_collapse = stop_on_collapse  # end the run after this many collapsed epochs in a row
         # torchrun: train through DistributedDataParallel, rank 0 shows the bar, each rank augments
         # with its own seed (rank 0 keeps `seed`, so a single process is unchanged).
         self.distributed = distributed
@@ -131,6 +141,7 @@ class Trainer:
         self.epoch = 0
         self.last_scores: tuple[torch.Tensor, torch.Tensor] | None = None
         self.saved_epoch: int | None = None  # epoch of the interrupted state this run wrote/read
+        self.last_verdict: Verdict | None = None  # the collapse guard's verdict on the last epoch
         self.stop = StopRequest()  # signals become a flag checked between batches during run()
         self._loaders: dict[int, DataLoader] = {}
 
@@ -322,6 +333,9 @@ class Trainer:
                 if self.distributed.is_main:
                     atomic_torch_save(state, interrupted)
                 self.saved_epoch = self.epoch
+                limit = self.stop_on_collapse
+                if limit and consecutive_collapsed(record['collapsed']) >= limit:
+                    raise stop_error(self.epoch, limit, self.last_verdict)
             self._loaders.clear()
             if self.distributed.is_main:
                 self._finish(record, best, logging_parameters, checkpoint, interrupted)
@@ -349,7 +363,7 @@ class Trainer:
             'test_loss': [], 'test_acc': [],
             'workers': self.num_workers, 'select_by': self.select_by,
             **logging_parameters.extra,
-            'epoch_seconds': [], 'lr': [],
+            'epoch_seconds': [], 'lr': [], 'collapsed': [],
             'best_epoch': None,
         }
         best = {'epoch': None, 'score': -math.inf, 'model': None, 'val_acc': None,
@@ -380,6 +394,7 @@ class Trainer:
             val_scores, val_labels = self.last_scores
             val_auc = float(roc_auc_score(val_labels.numpy(), val_scores.numpy()))
             val_threshold = eer_threshold(val_labels.numpy(), val_scores.numpy())
+        self._guard(record, train_loss)
         test_loss, test_acc = self.test()
         if self.scheduler is not None:
             self.scheduler.step()
@@ -404,6 +419,16 @@ class Trainer:
             return 0
         return stale_epochs + 1
 
+    def _guard(self, record: dict, train_loss: float) -> None:
+        """Collapse guard after validation: record the epoch's verdict, one stderr line if collapsed."""
+        predicted = (self.last_scores[0] > 0.5).numpy() if self.last_scores is not None else None
+        losses = [*record['train_loss'], train_loss]  # this epoch's is appended after validation
+        self.last_verdict = collapse_verdict(predicted, losses)
+        flags = record.setdefault('collapsed', [None] * len(record['train_loss']))  # older states
+        flags.append(self.last_verdict.collapsed)
+        if self.last_verdict.collapsed and self.distributed.is_main:
+            print(warning_line(self.epoch, self.last_verdict), file=sys.stderr, flush=True)
+
     def _finish(self, record: dict, best: dict, logging_parameters: LoggingParameters,
                 checkpoint: Path, interrupted: Path) -> None:
         """Write the best checkpoint and the log together (no signal can split them), then drop
@@ -413,6 +438,7 @@ class Trainer:
                                'test_acc': best['test_acc'], 'val_auc': best['val_auc'],
                                'epoch': best['epoch'], 'select_by': self.select_by,
                                VAL_THRESHOLD_KEY: best.get('val_eer_threshold'),  # None: no both-class val
+                               'collapsed': run_collapsed(record),
                                'model_name': logging_parameters.model_name,
                                'dataset': logging_parameters.dataset_name,
                                'fakes': logging_parameters.fakes}, checkpoint)
