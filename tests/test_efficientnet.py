@@ -14,12 +14,11 @@ import evaluate
 import train_main
 from checkpoints import load_trained_model
 from cli import run_cli
-from detect_draw import cam_layer
 from fmd.models import efficientnet_lite as lite
 from grad_cam_analysis import grad_cam_of_image
 from helpers import pasted
 from presets import TRANSFORM_TEST
-from registry import build_model, canonical_model_name
+from registry import build_model, canonical_model_name, grad_cam_layer
 from runs import checkpoint_path, log_path
 from saliency_map import compute_gradient_saliency_maps
 from utils import get_nof_params
@@ -200,7 +199,7 @@ def test_train_step_logs_the_pretrained_source_and_the_checkpoint_evaluates(
 
 def test_grad_cam_and_saliency_on_the_trained_model(trained: Path) -> None:
     model = load_trained_model(trained / checkpoint_path('fakes_dataset', 'EfficientNetLite0'), CPU)
-    assert cam_layer(model, 64) is model.conv3 is model.head.conv  # the last convolution
+    assert grad_cam_layer(model)[1] is model.conv3 is model.head.conv  # the last convolution
     image = torch.randn(3, 64, 64)
     overlay, predicted, probability = grad_cam_of_image(image, model)
     assert overlay.shape == (64, 64, 3) and predicted in (0, 1) and 0.5 <= probability <= 1
