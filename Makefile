@@ -33,7 +33,7 @@ bench: $(STAMP)  ## training throughput benchmark (bench/bench_train.py)
 	$(VENV_PY) bench/bench_train.py
 
 data: $(STAMP)  ## generate the small demo datasets into demo_datasets/
-	$(VENV_PY) make_demo_datasets.py --out demo_datasets --scale small
+	$(VENV_PY) -m fmd.demo_data --out demo_datasets --scale small
 
 clean:  ## remove generated outputs (keeps .venv and datasets)
 	rm -rf out checkpoints figures report .pytest_cache

@@ -12,14 +12,14 @@ from pathlib import Path
 
 from sklearn.metrics import roc_auc_score
 
-from atomic_io import atomic_torch_save, atomic_write_json
 from bonus_model import BONUS_CHECKPOINT, TRAIN_COMMAND, BonusNet, my_bonus_model
-from checkpoints import load_checkpoint
-from cli import add_common_args, add_compile_arg, positive_int, run_cli
-from devices import pick_device, seed_everything
-from inference import fake_probability, predict
-from performance import prepare_model
-from runs import BONUS_RESULTS
+from fmd.core.atomic_io import atomic_torch_save, atomic_write_json
+from fmd.core.cli import add_common_args, add_compile_arg, positive_int, run_cli
+from fmd.core.devices import pick_device, seed_everything
+from fmd.core.inference import fake_probability, predict
+from fmd.core.runs import BONUS_RESULTS
+from fmd.training.checkpoints import load_checkpoint
+from fmd.training.performance import prepare_model
 from utils import get_nof_params, load_dataset, resolve_data_root
 
 DATASET = 'fakes_dataset'

@@ -32,7 +32,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from common import CHECKPOINT_DIR
-from registry import register_model
+from fmd.core.registry import register_model
 
 BONUS_CHECKPOINT = os.path.join(CHECKPOINT_DIR, 'bonus_model.pt')
 TRAIN_COMMAND = 'python train_main.py -d fakes_dataset -m BonusNet --lr 0.001 -b 32 -e 5 -o Adam'
@@ -235,7 +235,7 @@ def my_bonus_model() -> nn.Module:
         raise FileNotFoundError(missing_checkpoint_message(BONUS_CHECKPOINT))
     model = BonusNet()
     # The assignment's torch.load line (weights_only, CPU map), with one-line errors for bad files.
-    from checkpoints import read_checkpoint
+    from fmd.training.checkpoints import read_checkpoint
 
     model.load_state_dict(read_checkpoint(BONUS_CHECKPOINT)['model'])
     return model

@@ -1,6 +1,6 @@
 """Grad-CAM for one real and one fake test image (pytorch-grad-cam) on the model's Grad-CAM layer.
 
-The layer is registry.grad_cam_layer's (detect.py --cam uses the same): `conv3` of SimpleNet and
+The layer is registry.grad_cam_layer's (fmd.detect --cam uses the same): `conv3` of SimpleNet and
 XceptionBased, as the assignment asks; BonusNet's last spatial convolution (its last block's pointwise).
 
 `python grad_cam_analysis.py -m SimpleNet -cpp checkpoints/fakes_dataset_SimpleNet_Adam.pt -d fakes_dataset`
@@ -17,13 +17,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from analysis_cli import save_figure, start_analysis, use_agg_backend
-from cli import run_cli
-from devices import model_device
 from faces_dataset import CLASS_NAMES
-from presets import unnormalize
-from registry import grad_cam_layer
-from runs import figure_path, initialisation_note
+from fmd.core.analysis_cli import save_figure, start_analysis, use_agg_backend
+from fmd.core.cli import run_cli
+from fmd.core.devices import model_device
+from fmd.core.registry import grad_cam_layer
+from fmd.core.runs import figure_path, initialisation_note
+from fmd.data.presets import unnormalize
 
 
 class MissingClassError(ValueError):

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry import register_model
+from fmd.core.registry import register_model
 
 
 @register_model('SimpleNet')

@@ -14,19 +14,19 @@ from sklearn.metrics import DetCurveDisplay, RocCurveDisplay, average_precision_
 from torch import nn
 from torch.utils.data import Dataset
 
-from analysis_cli import save_figure, start_analysis, use_agg_backend
-from atomic_io import atomic_write_json
-from cli import positive_int, run_cli
-from devices import model_device
-from inference import predict
-from metrics import (
+from fmd.core.analysis_cli import save_figure, start_analysis, use_agg_backend
+from fmd.core.atomic_io import atomic_write_json
+from fmd.core.cli import positive_int, run_cli
+from fmd.core.devices import model_device
+from fmd.core.inference import predict
+from fmd.core.metrics import (
     CI_LEVEL,
     DEFAULT_BOOTSTRAP,
     balanced_accuracy_percent,
     bootstrap_auc_ci,
     equal_error_rate,
 )
-from runs import figure_path, metrics_path
+from fmd.core.runs import figure_path, metrics_path
 from utils import get_nof_params
 
 FIRST_SCORE_NAME = 'first (real) score'

@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from analysis_cli import use_agg_backend
-from cli import run_cli
-from registry import canonical_model_name
-from runs import figure_path
+from fmd.core.analysis_cli import use_agg_backend
+from fmd.core.cli import run_cli
+from fmd.core.registry import canonical_model_name
+from fmd.core.runs import figure_path
 
 SPLITS = ('train', 'val', 'test')
 

@@ -8,13 +8,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from analysis_cli import save_figure, use_agg_backend
-from cli import add_common_args, run_cli
-from data_root import DATASET_NAMES, resolve_data_root
-from devices import seed_everything
 from faces_dataset import CLASS_NAMES, FacesDataset
-from presets import IMAGE_SIZE, TRANSFORM_TEST, unnormalize
-from runs import SAMPLES_FIGURE
+from fmd.core.analysis_cli import save_figure, use_agg_backend
+from fmd.core.cli import add_common_args, run_cli
+from fmd.core.devices import seed_everything
+from fmd.core.runs import SAMPLES_FIGURE
+from fmd.data.data_root import DATASET_NAMES, resolve_data_root
+from fmd.data.presets import IMAGE_SIZE, TRANSFORM_TEST, unnormalize
 from utils import load_dataset
 
 

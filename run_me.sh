@@ -43,19 +43,19 @@ step() {
 if [ "$QUICK" = 1 ]; then
     export FACES_DATA_ROOT=demo_datasets_quick
     echo "QUICK=1: tiny demo datasets in $FACES_DATA_ROOT, one epoch per training."
-    step demo-data "$PYTHON" make_demo_datasets.py --out "$FACES_DATA_ROOT" --scale quick --seed "$SEED"
-elif ! "$PYTHON" data_root.py; then  # data_root.py owns the search order (README, "Data")
+    step demo-data "$PYTHON" -m fmd.demo_data --out "$FACES_DATA_ROOT" --scale quick --seed "$SEED"
+elif ! "$PYTHON" -m fmd.data.data_root; then  # data_root.py owns the search order (README, "Data")
     echo "No course data found: using demo datasets (a generated stand-in) in demo_datasets/."
-    step demo-data "$PYTHON" make_demo_datasets.py --out demo_datasets --scale "${DEMO_SCALE:-small}" --seed "$SEED"
+    step demo-data "$PYTHON" -m fmd.demo_data --out demo_datasets --scale "${DEMO_SCALE:-small}" --seed "$SEED"
 fi
 
 # --- the chain: runs.py prints one `dataset model optimizer epochs analyses...` line a run -----
-if [ "$QUICK" = 1 ]; then CHAIN=$("$PYTHON" runs.py --quick); else CHAIN=$("$PYTHON" runs.py); fi \
-    || { echo "*** run_me.sh: 'python runs.py' failed" >&2; exit 1; }
+if [ "$QUICK" = 1 ]; then CHAIN=$("$PYTHON" -m fmd.core.runs --quick); else CHAIN=$("$PYTHON" -m fmd.core.runs); fi \
+    || { echo "*** run_me.sh: 'python -m fmd.core.runs' failed" >&2; exit 1; }
 mapfile -t RUNS <<< "$CHAIN"
 
 run_file() {  # run_file log|checkpoint DATASET MODEL OPTIMIZER: the path runs.py gives that file
-    "$PYTHON" -c 'import sys, runs; print(getattr(runs, sys.argv[1] + "_path")(*sys.argv[2:]))' "$@"
+    "$PYTHON" -c 'import sys; from fmd.core import runs; print(getattr(runs, sys.argv[1] + "_path")(*sys.argv[2:]))' "$@"
 }
 
 step samples "$PYTHON" plot_samples_of_faces_datasets.py --seed "$SEED"
@@ -84,7 +84,7 @@ for line in "${RUNS[@]}"; do
 done
 
 # --- the report: every question answered from the files above --------------------------------
-step report "$PYTHON" report.py
+step report "$PYTHON" -m fmd.reporting
 
 echo
 echo "run_me.sh finished: logs in out/, checkpoints in checkpoints/, figures in figures/,"

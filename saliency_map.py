@@ -12,13 +12,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from analysis_cli import save_figure, start_analysis, use_agg_backend
-from atomic_io import atomic_write_json
-from cli import run_cli
-from devices import model_device
 from faces_dataset import CLASS_NAMES, FacesDataset
-from presets import unnormalize
-from runs import figure_path, initialisation_note, saliency_stats_path
+from fmd.core.analysis_cli import save_figure, start_analysis, use_agg_backend
+from fmd.core.atomic_io import atomic_write_json
+from fmd.core.cli import run_cli
+from fmd.core.devices import model_device
+from fmd.core.runs import figure_path, initialisation_note, saliency_stats_path
+from fmd.data.presets import unnormalize
 
 PAIRS_ROWS = 4  # 12 pairs, half real and half fake: fewer, larger panels
 PAIRS_PER_ROW = 3

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from analysis_cli import use_agg_backend
-from atomic_io import RunLockedError
-from cli import (
+from fmd.core.analysis_cli import use_agg_backend
+from fmd.core.atomic_io import RunLockedError
+from fmd.core.cli import (
     add_common_args,
     add_compile_arg,
     error_line,
@@ -29,16 +29,16 @@ from cli import (
     positive_int,
     run_cli,
 )
-from decode_cache import prepare_datasets
-from devices import default_threads, default_workers, pick_device, seed_everything
-from distributed import Distributed, env_world_size, process_group
+from fmd.core.devices import default_threads, default_workers, pick_device, seed_everything
+from fmd.core.interrupts import exit_code
+from fmd.core.registry import canonical_model_name, model_names
+from fmd.core.runs import interrupted_checkpoint_path, lr_find_figure_path, run_name, training_set_name
+from fmd.data.decode_cache import prepare_datasets
+from fmd.data.presets import AUGMENT_PRESETS, IMAGE_SIZE, UINT8_PRESETS, uint8_transform
 from fmd.data.training_fakes import FAKES_MODES, self_blend_splits
+from fmd.training.distributed import Distributed, env_world_size, process_group
 from fmd.training.lr_finder import DEFAULT_START_LR, DEFAULT_STEPS, RangeTest, find_lr
-from interrupts import exit_code
-from performance import describe, fused_optimizer, prepare_model
-from presets import AUGMENT_PRESETS, IMAGE_SIZE, UINT8_PRESETS, uint8_transform
-from registry import canonical_model_name, model_names
-from runs import interrupted_checkpoint_path, lr_find_figure_path, run_name, training_set_name
+from fmd.training.performance import describe, fused_optimizer, prepare_model
 from trainer import SELECT_BY, LoggingParameters, Trainer
 from utils import get_nof_params, load_dataset, load_model, resolve_data_root
 

@@ -22,10 +22,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
-from atomic_io import RunLock, append_json_record, atomic_torch_save, read_json_list
-from checkpoints import VAL_THRESHOLD_KEY, read_checkpoint
-from devices import default_workers
-from distributed import SINGLE, Distributed, unique_train_samples
+from fmd.core.atomic_io import RunLock, append_json_record, atomic_torch_save, read_json_list
+from fmd.core.devices import default_workers
+from fmd.core.interrupts import StopRequest, deferred_interrupts
+from fmd.core.runs import checkpoint_path, interrupted_checkpoint_path, lock_path, log_path
+from fmd.training.checkpoints import VAL_THRESHOLD_KEY, read_checkpoint
 from fmd.training.collapse import (
     Verdict,
     collapse_verdict,
@@ -34,9 +35,8 @@ from fmd.training.collapse import (
     stop_error,
     warning_line,
 )
-from interrupts import StopRequest, deferred_interrupts
-from performance import collate_images, input_memory_format, prepare_batch
-from runs import checkpoint_path, interrupted_checkpoint_path, lock_path, log_path
+from fmd.training.distributed import SINGLE, Distributed, unique_train_samples
+from fmd.training.performance import collate_images, input_memory_format, prepare_batch
 
 SELECT_BY = ('val_acc', 'val_auc')  # what "best epoch" means
 
@@ -59,7 +59,7 @@ class LoggingParameters:
     @property
     def run_name(self) -> str:
         """`<dataset>_<model>_<optimizer>`, the stem of the run's .json and .pt files."""
-        from runs import run_name, training_set_name
+        from fmd.core.runs import run_name, training_set_name
 
         return run_name(training_set_name(self.dataset_name, self.fakes), self.model_name,
                         self.optimizer_name)
@@ -67,7 +67,7 @@ class LoggingParameters:
     @property
     def paths(self) -> tuple[Path, Path, Path, Path]:
         """(checkpoint, interrupted state, JSON log, lock) of this run."""
-        from runs import training_set_name
+        from fmd.core.runs import training_set_name
 
         key = (training_set_name(self.dataset_name, self.fakes), self.model_name, self.optimizer_name)
         return (checkpoint_path(*key), interrupted_checkpoint_path(*key), log_path(*key),
@@ -389,7 +389,7 @@ class Trainer:
         if self.last_scores is not None and len(self.last_scores[1].unique()) == 2:
             from sklearn.metrics import roc_auc_score  # here: importing sklearn costs ~1.5 s per process
 
-            from metrics import eer_threshold
+            from fmd.core.metrics import eer_threshold
 
             val_scores, val_labels = self.last_scores
             val_auc = float(roc_auc_score(val_labels.numpy(), val_scores.numpy()))

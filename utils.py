@@ -13,10 +13,12 @@ from PIL import Image, UnidentifiedImageError
 from torch import nn
 from torch.utils.data import Dataset
 
-from atomic_io import atomic_torch_save, atomic_write_json, read_json_list  # noqa: F401
-from checkpoints import CheckpointMismatchError, load_checkpoint, load_trained_model  # noqa: F401
-from cli import add_common_args  # noqa: F401
-from data_root import (  # noqa: F401
+from faces_dataset import FacesDataset, ImageReadError
+from fmd.core.atomic_io import atomic_torch_save, atomic_write_json, read_json_list  # noqa: F401
+from fmd.core.cli import add_common_args  # noqa: F401
+from fmd.core.devices import default_workers, model_device, pick_device, seed_everything  # noqa: F401
+from fmd.core.registry import MODEL_ALIASES, MODEL_BUILDERS, build_model, canonical_model_name  # noqa: F401
+from fmd.data.data_root import (  # noqa: F401
     DATA_ROOT_ENV,
     DATASET_NAMES,
     DATASET_PARTS,
@@ -26,9 +28,7 @@ from data_root import (  # noqa: F401
     resolve_data_root,
     split_dir,
 )
-from devices import default_workers, model_device, pick_device, seed_everything  # noqa: F401
-from faces_dataset import FacesDataset, ImageReadError
-from presets import (  # noqa: F401
+from fmd.data.presets import (  # noqa: F401
     IMAGE_SIZE,
     NORMALIZE_MEAN,
     NORMALIZE_STD,
@@ -39,7 +39,7 @@ from presets import (  # noqa: F401
     uint8_transform,
     unnormalize,
 )
-from registry import MODEL_ALIASES, MODEL_BUILDERS, build_model, canonical_model_name  # noqa: F401
+from fmd.training.checkpoints import CheckpointMismatchError, load_checkpoint, load_trained_model  # noqa: F401
 
 device = pick_device()  # the assignment's global; library code takes the device as an argument
 

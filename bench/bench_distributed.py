@@ -32,11 +32,11 @@ def worker(args: argparse.Namespace) -> None:
     import torch.distributed as dist
     from torch import nn
 
-    from devices import pick_device, seed_everything
-    from distributed import process_group
     from faces_dataset import FacesDataset
-    from presets import TRANSFORM_TEST, TRANSFORM_TRAIN
-    from registry import build_model, canonical_model_name
+    from fmd.core.devices import pick_device, seed_everything
+    from fmd.core.registry import build_model, canonical_model_name
+    from fmd.data.presets import TRANSFORM_TEST, TRANSFORM_TRAIN
+    from fmd.training.distributed import process_group
     from trainer import Trainer
 
     with process_group() as (distributed, device):

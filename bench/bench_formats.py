@@ -60,9 +60,9 @@ def measure(model_name: str, variant: str, batch_size: int, train_batches: int,
     import torch
     from torch import nn
 
-    import performance
-    from devices import pick_device, seed_everything
-    from registry import build_model
+    from fmd.core.devices import pick_device, seed_everything
+    from fmd.core.registry import build_model
+    from fmd.training import performance
     from train_main import build_optimizer
 
     torch.set_num_threads(threads)
@@ -164,7 +164,7 @@ def table(best: dict[tuple[str, str], dict], models: list[str], variants: list[s
 def main(argv: list[str] | None = None) -> dict:
     """Run the rounds and print the table; returns {(model, variant): best row}."""
     args = parse_args(argv)
-    from devices import default_threads
+    from fmd.core.devices import default_threads
 
     threads = args.threads or default_threads()
     if args.child:

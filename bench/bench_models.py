@@ -29,8 +29,8 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_train import forward_flops
-from performance import fused_optimizer, input_memory_format, prepare_model
-from runs import checkpoint_path, log_path, metrics_path
+from fmd.core.runs import checkpoint_path, log_path, metrics_path
+from fmd.training.performance import fused_optimizer, input_memory_format, prepare_model
 from utils import device, get_nof_params, load_model, seed_everything
 
 MODELS = ('SimpleNet', 'XceptionBased', 'BonusNet', 'EfficientNetLite0')

@@ -1,4 +1,4 @@
-"""prepare_faces.py throughput: images/s and video frames/s with 1 and 2 (or more) workers, peak memory.
+"""fmd.prepare throughput: images/s and video frames/s with 1 and 2 (or more) workers, peak memory.
 
 Each configuration runs prepare_faces.main() in a fresh child process on the same inputs, timed from
 the call to its return (the detector's start-up included; the interpreter's start-up not), with the
@@ -26,14 +26,14 @@ from skimage.data import astronaut
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from face_crop import DEFAULT_DETECTOR, DETECTORS
+from fmd.data.face_crop import DEFAULT_DETECTOR, DETECTORS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = '''
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-import prepare_faces
+from fmd.prepare import cli as prepare_faces
 started = time.perf_counter()
 status = prepare_faces.main({argv!r})
 seconds = time.perf_counter() - started

@@ -23,13 +23,13 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from decode_cache import prepare_datasets
-from devices import default_threads, default_workers, pick_device, seed_everything
+from fmd.core.devices import default_threads, default_workers, pick_device, seed_everything
+from fmd.data.decode_cache import prepare_datasets
 from fmd.data.landmarks import LANDMARKS_FILE, add_landmarks
+from fmd.data.presets import IMAGE_SIZE, uint8_transform
 from fmd.data.self_blend import self_blend
 from fmd.data.training_fakes import self_blend_splits
-from performance import prepare_model
-from presets import IMAGE_SIZE, uint8_transform
+from fmd.training.performance import prepare_model
 from train_main import build_optimizer
 from trainer import Trainer
 from utils import load_dataset, load_model

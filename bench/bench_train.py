@@ -28,11 +28,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from decode_cache import prepare_datasets
-from devices import default_threads
 from faces_dataset import FacesDataset, list_images
-from performance import prepare_model
-from presets import IMAGE_SIZE, uint8_transform
+from fmd.core.devices import default_threads
+from fmd.data.decode_cache import prepare_datasets
+from fmd.data.presets import IMAGE_SIZE, uint8_transform
+from fmd.training.performance import prepare_model
 from train_main import build_optimizer
 from trainer import Trainer
 from utils import (

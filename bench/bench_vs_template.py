@@ -38,11 +38,11 @@ from torch.utils.data import DataLoader, Dataset
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_train import cpu_seconds
-from decode_cache import prepare_datasets
-from devices import default_threads, default_workers, pick_device, seed_everything
-from performance import describe, prepare_model
-from presets import TRANSFORM_TEST, TRANSFORM_TRAIN
-from registry import build_model, canonical_model_name
+from fmd.core.devices import default_threads, default_workers, pick_device, seed_everything
+from fmd.core.registry import build_model, canonical_model_name
+from fmd.data.decode_cache import prepare_datasets
+from fmd.data.presets import TRANSFORM_TEST, TRANSFORM_TRAIN
+from fmd.training.performance import describe, prepare_model
 from train_main import build_optimizer
 from trainer import LoggingParameters, Trainer
 from utils import load_dataset
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data-root', type=Path, required=True,
-                        help='folder holding the dataset (e.g. demo data from make_demo_datasets.py)')
+                        help='folder holding the dataset (e.g. demo data from fmd.demo_data)')
     parser.add_argument('-d', '--dataset', default='fakes_dataset')
     parser.add_argument('-m', '--model', default='SimpleNet')
     parser.add_argument('-b', '--batch-size', type=int, default=32)

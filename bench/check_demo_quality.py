@@ -24,8 +24,8 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from demo_data.build import generate_demo_datasets
-from demo_data.layout import CLASSES, DATASETS, SCALES
+from fmd.demo_data.build import generate_demo_datasets
+from fmd.demo_data.layout import CLASSES, DATASETS, SCALES
 
 
 def color_stats(folder: Path) -> tuple[np.ndarray, np.ndarray]:

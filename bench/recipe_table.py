@@ -1,10 +1,10 @@
-"""The README's recipe table: evaluate.py rows of several seeds, as mean ± spread per recipe.
+"""The README's recipe table: fmd.evaluate rows of several seeds, as mean ± spread per recipe.
 
 Each training run lives in its own folder named `<recipe>_s<seed>` (for example
-`runs/forensic_s0/checkpoints/ciplab_BonusNet_AdamW.pt`); evaluate.py scores every checkpoint on
+`runs/forensic_s0/checkpoints/ciplab_BonusNet_AdamW.pt`); fmd.evaluate scores every checkpoint on
 every test set and this script groups its rows by (recipe, model, trained on, tested on):
 
-    python evaluate.py --checkpoint runs/*/checkpoints/*.pt --data /tmp/data_real/ciplab \\
+    python -m fmd.evaluate --checkpoint runs/*/checkpoints/*.pt --data /tmp/data_real/ciplab \\
         demo_datasets/fakes_dataset --out runs/evaluation.json
     python bench/recipe_table.py runs/evaluation.json
 
@@ -72,14 +72,15 @@ def table(rows: list[dict]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('evaluations', nargs='+', type=Path, help="evaluate.py's JSON output(s)")
+    parser.add_argument('evaluations', nargs='+', type=Path, help="fmd.evaluate's JSON output(s)")
     args = parser.parse_args(argv)
     rows = []
     for path in args.evaluations:
         try:
             rows.extend(json.loads(path.read_text()))
         except (OSError, ValueError) as error:
-            sys.exit(f'error: {path}: not a readable evaluate.py JSON file ({error}); run evaluate.py first.')
+            sys.exit(f'error: {path}: not a readable fmd.evaluate JSON file ({error}); '
+                     'run python -m fmd.evaluate first.')
     try:
         print('\n'.join(table(rows)))
     except (KeyError, ValueError) as error:

@@ -5,9 +5,9 @@
         --data-root demo_datasets
 
 No third-party face data goes into docs/: `augmentations_forensic` draws on skimage's astronaut photo
-(public domain, NASA), `detect_example` on the demo test split (make_demo_datasets.py), and
+(public domain, NASA), `detect_example` on the demo test split (fmd.demo_data), and
 `cross_dataset_auc` plots docs/cross_dataset_auc.json, the rows of the README's cross-dataset table
-(evaluate.py's keys; the ciplab checkpoints it scored are not in the repository). Run from the
+(fmd.evaluate's keys; the ciplab checkpoints it scored are not in the repository). Run from the
 repository root (it writes docs/<name>.png) or pass --out-dir.
 """
 from __future__ import annotations
@@ -28,19 +28,18 @@ DETECT_INPUTS = ('real/00000.png', 'fake/00000.png')  # under <data root>/fakes_
 
 
 def demo_samples(out: Path, args: argparse.Namespace) -> None:
-    """make_demo_datasets.py's labelled sample grid (no data needed: images are made on the fly)."""
-    import make_demo_datasets
-
+    """fmd.demo_data's labelled sample grid (no data needed: images are made on the fly)."""
+    from fmd.demo_data import cli as make_demo_datasets
     make_demo_datasets.main(['--sample-grid', str(out)])
 
 
 def augmentations_forensic(out: Path, args: argparse.Namespace) -> None:
-    """plot_augmentations.py on the astronaut's face, cropped as prepare_faces.py crops (HOG)."""
+    """fmd.data.plot_augmentations on the astronaut's face, cropped as fmd.prepare crops (HOG)."""
     import numpy as np
     from skimage.data import astronaut
 
-    import plot_augmentations
-    from face_crop import crop_face
+    from fmd.data import plot_augmentations
+    from fmd.data.face_crop import crop_face
 
     found = crop_face(np.asarray(astronaut()), detector='hog')
     if found is None:
@@ -52,9 +51,9 @@ def augmentations_forensic(out: Path, args: argparse.Namespace) -> None:
 
 
 def cross_dataset_auc(out: Path, args: argparse.Namespace) -> None:
-    """evaluate.py's heat map of the README table's rows."""
-    from analysis_cli import save_figure, use_agg_backend
-    from evaluation_tables import plot_auc_heatmap
+    """fmd.evaluate's heat map of the README table's rows."""
+    from fmd.core.analysis_cli import save_figure, use_agg_backend
+    from fmd.evaluate.tables import plot_auc_heatmap
 
     use_agg_backend()
     rows = json.loads((DOCS / 'cross_dataset_auc.json').read_text())
@@ -62,9 +61,8 @@ def cross_dataset_auc(out: Path, args: argparse.Namespace) -> None:
 
 
 def detect_example(out: Path, args: argparse.Namespace) -> None:
-    """detect.py --detector none --cam on a real and a fake demo test image, its two pictures stacked."""
-    import detect
-
+    """fmd.detect --detector none --cam on a real and a fake demo test image, its two pictures stacked."""
+    from fmd.detect import cli as detect
     if args.checkpoint is None or args.data_root is None:
         raise SystemExit('detect_example needs --checkpoint (trained on the demo fakes_dataset) and '
                          '--data-root')
@@ -93,7 +91,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument('figures', nargs='*', default=list(FIGURES[:3]), metavar='FIGURE',
                         help=f'any of {", ".join(FIGURES)} (default: the first three)')
     parser.add_argument('--checkpoint', help='for detect_example: a model trained on the demo fakes_dataset')
-    parser.add_argument('--data-root', help='for detect_example: the demo data root (make_demo_datasets.py)')
+    parser.add_argument('--data-root', help='for detect_example: the demo data root (fmd.demo_data)')
     parser.add_argument('--out-dir', default=str(DOCS), help='default: docs/')
     args = parser.parse_args(argv)
     makers = {'demo_samples': demo_samples, 'augmentations_forensic': augmentations_forensic,

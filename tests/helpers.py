@@ -42,7 +42,7 @@ def untrained_checkpoints(folder: Path, names: tuple[str, ...] = ()) -> dict[str
     without ImageNet weights), saved as train_main.py saves them (`model` and `model_name`)."""
     import torch
 
-    from registry import build_model, registered_models
+    from fmd.core.registry import build_model, registered_models
 
     paths = {}
     for name in names or registered_models():
@@ -59,9 +59,16 @@ def script_env() -> dict[str, str]:
             'XCEPTION_WEIGHTS': 'none'}
 
 
+def script_command(script: str) -> list[str]:
+    """How to start a project command: `train_main.py` (a top-level file) or `fmd.detect` (python -m)."""
+    if script.endswith('.py'):
+        return [sys.executable, str(PROJECT_ROOT / script)]
+    return [sys.executable, '-m', script]
+
+
 def run_script(script: str, *args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run a project script with the test interpreter; fail with its output if it fails."""
-    result = subprocess.run([sys.executable, str(PROJECT_ROOT / script), *args], cwd=cwd,
+    result = subprocess.run([*script_command(script), *args], cwd=cwd,
                             env=script_env(), capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f'{script} failed:\n{result.stdout}\n{result.stderr}'
     return result

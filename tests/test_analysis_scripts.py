@@ -9,11 +9,11 @@ import torch
 from torch import nn
 
 import grad_cam_analysis as gca
-from checkpoints import load_trained_model
-from cli import run_cli
 from faces_dataset import CLASS_NAMES
+from fmd.core.cli import run_cli
+from fmd.core.registry import GradCamLayerError, build_model, grad_cam_layer, registered_models
+from fmd.training.checkpoints import load_trained_model
 from helpers import TINY_COUNTS, untrained_checkpoints
-from registry import GradCamLayerError, build_model, grad_cam_layer, registered_models
 from utils import load_dataset
 
 CPU = torch.device('cpu')

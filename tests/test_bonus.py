@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 import bonus_main
 from bonus_main import export_bonus_checkpoint
 from bonus_model import BONUS_CHECKPOINT, BonusNet, my_bonus_model
-from cli import run_cli
+from fmd.core.cli import run_cli
 from models import SimpleNet
 from utils import NORMALIZE_MEAN, NORMALIZE_STD, CheckpointMismatchError, get_nof_params, load_model
 

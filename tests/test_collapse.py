@@ -15,12 +15,12 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import TensorDataset
 
-import evaluate
-import report
-import runs
 import train_main
-from eval_data import DataSpec
-from evaluation_tables import evaluation_markdown
+from fmd.core import runs
+from fmd.evaluate import cli as evaluate
+from fmd.evaluate.specs import DataSpec
+from fmd.evaluate.tables import evaluation_markdown
+from fmd.reporting import cli as report
 from fmd.training.collapse import (
     collapse_note,
     collapse_verdict,

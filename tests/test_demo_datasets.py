@@ -1,4 +1,4 @@
-"""Tests of the demo_data package and its command line make_demo_datasets.py.
+"""Tests of the demo_data package and its command line fmd.demo_data.
 
 Layout, manifest, reuse, atomicity, determinism, the building blocks (seeding, canvas, camera,
 transposed convolution, face swap) and the quality bars the demo data must meet.
@@ -23,7 +23,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from demo_data import build, camera, canvas, faces, forgeries, layout, manifest, render, seeding
+from fmd.demo_data import build, camera, canvas, faces, forgeries, layout, manifest, render, seeding
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_TOTAL = 2 * 3 * (4 + 2) // 2 + 3 * (3 + 3)  # fakes 3x(4 real + 2 fake), synthetic 3x(3 + 3)
@@ -185,16 +185,15 @@ def test_refuses_to_replace_a_foreign_folder(tmp_path: Path) -> None:
 
 
 def test_cli_help_bad_workers_and_re_exports() -> None:
-    script = str(ROOT / 'make_demo_datasets.py')
-    done = subprocess.run([sys.executable, script, '--help'], capture_output=True, text=True,
+    script = [sys.executable, '-m', 'fmd.demo_data']
+    done = subprocess.run([*script, '--help'], capture_output=True, text=True,
                           check=True)
     help_text = ' '.join(done.stdout.split())  # argparse wraps lines at the terminal width
     assert '--scale' in help_text and 'small: fakes 1500, synthetic 700' in help_text
-    bad = subprocess.run([sys.executable, script, '--workers', '0'], capture_output=True,
+    bad = subprocess.run([*script, '--workers', '0'], capture_output=True,
                          text=True)
     assert bad.returncode == 2 and '--workers must be at least 1' in bad.stderr
-    import make_demo_datasets as cli
-
+    from fmd.demo_data import cli
     assert cli.generate_demo_datasets is build.generate_demo_datasets
     assert (cli.manifest_digest, cli.read_manifest) == (manifest.manifest_digest, manifest.read_manifest)
     assert (cli.CLASSES, cli.DATASETS, cli.SCALES) == (layout.CLASSES, layout.DATASETS, layout.SCALES)

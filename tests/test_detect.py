@@ -1,11 +1,10 @@
-"""detect.py: inputs, scores equal to predict's, video means, verdicts, no-face and error rows, pictures."""
+"""fmd.detect: inputs, scores equal to predict's, video means, verdicts, no-face and error rows, pictures."""
 from __future__ import annotations
 
 import csv
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,18 +12,18 @@ import pytest
 import torch
 from PIL import Image
 
-import detect
-import performance
-from checkpoints import load_trained_model
-from cli import run_cli
-from detect_draw import CAPTION_BACKGROUND, FAKE_COLOUR, REAL_COLOUR, annotate
-from detect_inputs import DetectInputError, Face, Preview, list_inputs
-from detect_outputs import FACE_COLUMNS, SUMMARY_COLUMNS
-from face_crop import FaceBox
 from faces_dataset import FacesDataset
-from helpers import PROJECT_ROOT, pasted, script_env, untrained_checkpoints, write_video
-from inference import fake_probability, predict
-from presets import TRANSFORM_TEST
+from fmd.core.cli import run_cli
+from fmd.core.inference import fake_probability, predict
+from fmd.data.face_crop import FaceBox
+from fmd.data.presets import TRANSFORM_TEST
+from fmd.detect import cli as detect
+from fmd.detect.draw import CAPTION_BACKGROUND, FAKE_COLOUR, REAL_COLOUR, annotate
+from fmd.detect.inputs import DetectInputError, Face, Preview, list_inputs
+from fmd.detect.outputs import FACE_COLUMNS, SUMMARY_COLUMNS
+from fmd.training import performance
+from fmd.training.checkpoints import load_trained_model
+from helpers import pasted, script_env, untrained_checkpoints, write_video
 
 CPU = torch.device('cpu')
 VIDEO_FRAMES = 8
@@ -133,7 +132,7 @@ def test_cli_scores_photos_and_videos_and_lists_failures(media: Path, checkpoint
     inputs = [media / 'photos', media / 'clip.mp4', media / 'noise.png', media / 'broken.jpg',
               media / 'notes.txt']
     result = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / 'detect.py'), *map(str, inputs), '--checkpoint',
+        [*script_command('fmd.detect'), *map(str, inputs), '--checkpoint',
          str(checkpoints['SimpleNet']), '--out', str(out), '--frames-per-video', str(FRAMES_PER_VIDEO),
          '--threshold', '0.5', '--cam', '--workers', '2', '--no-progress'],
         cwd=tmp_path, env=script_env(), capture_output=True, text=True, timeout=300)

@@ -16,11 +16,11 @@ from torch import nn
 from torch.utils.data import DistributedSampler
 
 import train_main
-from atomic_io import RunLock
-from checkpoints import load_trained_model
-from distributed import SINGLE, eval_shards, unique_train_samples
+from fmd.core.atomic_io import RunLock
+from fmd.core.runs import checkpoint_path, interrupted_checkpoint_path, lock_path, log_path
+from fmd.training.checkpoints import load_trained_model
+from fmd.training.distributed import SINGLE, eval_shards, unique_train_samples
 from helpers import PROJECT_ROOT, make_split, run_script
-from runs import checkpoint_path, interrupted_checkpoint_path, lock_path, log_path
 from trainer import Trainer
 from utils import load_dataset
 

@@ -9,17 +9,17 @@ import pytest
 import torch
 from PIL import Image
 
-import detect
-import evaluate
 import train_main
-from checkpoints import load_trained_model
-from cli import run_cli
+from fmd.core.cli import run_cli
+from fmd.core.registry import build_model, canonical_model_name, grad_cam_layer
+from fmd.core.runs import checkpoint_path, log_path
+from fmd.data.presets import TRANSFORM_TEST
+from fmd.detect import cli as detect
+from fmd.evaluate import cli as evaluate
 from fmd.models import efficientnet_lite as lite
+from fmd.training.checkpoints import load_trained_model
 from grad_cam_analysis import grad_cam_of_image
 from helpers import pasted
-from presets import TRANSFORM_TEST
-from registry import build_model, canonical_model_name, grad_cam_layer
-from runs import checkpoint_path, log_path
 from saliency_map import compute_gradient_saliency_maps
 from utils import get_nof_params
 

@@ -1,4 +1,4 @@
-"""evaluate.py and metrics.py: cross-dataset rows, bootstrap intervals, video-level AUC, one-line errors."""
+"""fmd.evaluate and metrics.py: cross-dataset rows, bootstrap intervals, video-level AUC, one-line errors."""
 from __future__ import annotations
 
 import csv
@@ -6,7 +6,6 @@ import functools
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +13,14 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-import metrics
-from eval_data import parse_data_spec
-from evaluation_tables import distinct_labels, evaluation_markdown
 from faces_dataset import FacesDataset
-from helpers import PROJECT_ROOT, make_split, run_script
-from inference import fake_probability, predict
-from presets import TRANSFORM_TEST
-from registry import build_model
+from fmd.core import metrics
+from fmd.core.inference import fake_probability, predict
+from fmd.core.registry import build_model
+from fmd.data.presets import TRANSFORM_TEST
+from fmd.evaluate.specs import parse_data_spec
+from fmd.evaluate.tables import distinct_labels, evaluation_markdown
+from helpers import PROJECT_ROOT, make_split, run_script, script_command
 from utils import load_trained_model
 
 # tiny datasets: NAME -> (real, fake) per split
@@ -68,9 +67,9 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope='module')
 def evaluation(eval_root: Path, checkpoints: dict[str, Path],
                tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    """evaluate.py run once as a script: both checkpoints on alpha (default test split) and beta:test."""
+    """fmd.evaluate run once as a script: both checkpoints on alpha (default test split) and beta:test."""
     workdir = tmp_path_factory.mktemp('evaluate_run')
-    result = run_script('evaluate.py', '--checkpoint', str(checkpoints['SimpleNet']),
+    result = run_script('fmd.evaluate', '--checkpoint', str(checkpoints['SimpleNet']),
                         str(checkpoints['BonusNet']), '--data', str(eval_root / 'alpha'),
                         f'{eval_root / "beta"}:test', '--workers', '0', '--bootstrap', '200', cwd=workdir)
     return workdir, result
@@ -78,7 +77,7 @@ def evaluation(eval_root: Path, checkpoints: dict[str, Path],
 
 @functools.cache
 def scores_of(checkpoint: Path, folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and P(fake) of a folder, scored with inference.predict outside evaluate.py."""
+    """Labels and P(fake) of a folder, scored with inference.predict outside fmd.evaluate."""
     model = load_trained_model(checkpoint, torch.device('cpu'))
     logits, labels = predict(model, FacesDataset(str(folder), TRANSFORM_TEST), device=torch.device('cpu'))
     return labels.numpy(), fake_probability(logits).numpy()
@@ -163,7 +162,7 @@ def test_video_level_auc_is_the_auc_of_hand_computed_group_means(evaluation: tup
 
 def test_one_class_split_is_a_one_line_error(eval_root: Path, checkpoints: dict[str, Path],
                                              tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, str(PROJECT_ROOT / 'evaluate.py'), '--checkpoint',
+    result = subprocess.run([*script_command('fmd.evaluate'), '--checkpoint',
                              str(checkpoints['BonusNet']), '--data', str(eval_root / 'one_class'),
                              '--workers', '0'], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                             env={**os.environ, 'PYTHONPATH': str(PROJECT_ROOT)})

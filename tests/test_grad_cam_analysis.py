@@ -10,10 +10,10 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import grad_cam_analysis as gca
-from cli import run_cli
+from fmd.core.cli import run_cli
+from fmd.core.registry import GradCamLayerError
 from helpers import make_split
 from models import SimpleNet
-from registry import GradCamLayerError
 
 
 class TinyConvNet(nn.Module):
@@ -83,7 +83,7 @@ class LinearCamNet(nn.Module):
 def test_grad_cam_equals_the_hand_computed_map() -> None:
     from pytorch_grad_cam.utils.image import show_cam_on_image
 
-    from presets import unnormalize
+    from fmd.data.presets import unnormalize
 
     image = torch.randn(3, 8, 8, generator=torch.Generator().manual_seed(4))
     model = LinearCamNet()

@@ -7,7 +7,8 @@ import sys
 
 from helpers import PROJECT_ROOT, script_env
 
-LIGHT_SCRIPTS = ('detect', 'evaluate', 'prepare_faces', 'report', 'make_demo_datasets')
+LIGHT_SCRIPTS = ('fmd.detect.cli', 'fmd.evaluate.cli', 'fmd.prepare.cli', 'fmd.reporting.cli',
+                 'fmd.demo_data.cli')
 
 
 def test_importing_the_tool_scripts_loads_neither_torch_nor_sklearn() -> None:

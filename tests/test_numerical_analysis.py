@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import numerical_analysis as na
-from cli import run_cli
+from fmd.core.cli import run_cli
 from helpers import PROJECT_ROOT, TINY_COUNTS, run_script
 from utils import load_dataset, load_trained_model
 

@@ -12,13 +12,13 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 
-import decode_cache
-import performance
-from devices import default_workers
 from faces_dataset import FacesDataset, read_rgb, read_rgb_tensor
+from fmd.core.devices import default_workers
+from fmd.core.registry import build_model
+from fmd.data import decode_cache
+from fmd.data.presets import TRANSFORM_TEST, TRANSFORM_TRAIN, RandomCropFlip
+from fmd.training import performance
 from helpers import make_split, write_image
-from presets import TRANSFORM_TEST, TRANSFORM_TRAIN, RandomCropFlip
-from registry import build_model
 from trainer import LoggingParameters, Trainer
 from utils import load_dataset
 

@@ -1,4 +1,4 @@
-"""face_crop.py and prepare_faces.py: boxes, crops, frames, layout, leak-free splits, reuse, interrupts."""
+"""face_crop.py and fmd.prepare: boxes, crops, frames, layout, leak-free splits, reuse, interrupts."""
 from __future__ import annotations
 
 import csv
@@ -14,11 +14,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import face_crop
 import faces_dataset
-import prepare_faces
-from face_crop import FaceBox
-from helpers import CANVAS, FACE_CENTRE, FACE_SIZE, PROJECT_ROOT, pasted, run_script, write_video
+from fmd.data import face_crop
+from fmd.data.face_crop import FaceBox
+from fmd.prepare import cli as prepare_faces
+from helpers import (
+    CANVAS,
+    FACE_CENTRE,
+    FACE_SIZE,
+    PROJECT_ROOT,
+    pasted,
+    run_script,
+    script_command,
+    write_video,
+)
 
 VIDEO_FRAMES = 10
 FRAMES_PER_VIDEO = 4
@@ -388,7 +397,7 @@ def test_output_stems_are_unique_per_class_folder() -> None:
 
 def _run(*args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, 'PYTHONPATH': str(PROJECT_ROOT), 'OMP_NUM_THREADS': '1'}
-    return subprocess.Popen([sys.executable, str(PROJECT_ROOT / 'prepare_faces.py'), *args], env=env,
+    return subprocess.Popen([*script_command('fmd.prepare'), *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 

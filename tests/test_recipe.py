@@ -15,8 +15,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import train_main
+from fmd.data.presets import AUGMENT_PRESETS, train_transform
 from helpers import PROJECT_ROOT
-from presets import AUGMENT_PRESETS, train_transform
 from trainer import LoggingParameters, Trainer
 from utils import load_dataset
 

@@ -1,4 +1,4 @@
-"""report.py on hand-made run files: every question in order, numbers equal to their JSON, the PDF."""
+"""fmd.reporting on hand-made run files: every question in order, numbers equal to their JSON, the PDF."""
 from __future__ import annotations
 
 import inspect
@@ -11,10 +11,10 @@ import pypdfium2
 import pytest
 from PIL import Image
 
-import report
-import runs
 from faces_dataset import FacesDataset
-from report_questions import CHAPTERS, QUESTIONS
+from fmd.core import runs
+from fmd.reporting import cli as report
+from fmd.reporting.questions import CHAPTERS, QUESTIONS
 
 # Values a training run could not produce by accident, so a wrong lookup shows.
 VAL_ACC = {'SimpleNet': [61.234, 83.456, 82.0], 'XceptionBased': [48.125, 52.375],

@@ -16,9 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
-import atomic_io
-from data_root import resolve_data_root
 from faces_dataset import read_rgb
+from fmd.core import atomic_io
+from fmd.data.data_root import resolve_data_root
 from helpers import PROJECT_ROOT, make_split, script_env
 from trainer import LoggingParameters, NonFiniteLossError, Trainer
 from utils import load_dataset

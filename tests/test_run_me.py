@@ -13,7 +13,7 @@ from pathlib import Path
 import pypdfium2
 import pytest
 
-import runs
+from fmd.core import runs
 from helpers import PROJECT_ROOT
 
 RUNS = ('fakes_dataset_SimpleNet', 'synthetic_dataset_SimpleNet', 'synthetic_dataset_XceptionBased',

@@ -14,7 +14,7 @@ import plot_accuracy_and_loss
 import plot_samples_of_faces_datasets
 import train_main
 import utils
-from cli import run_cli
+from fmd.core.cli import run_cli
 from helpers import PROJECT_ROOT, TINY_COUNTS
 
 

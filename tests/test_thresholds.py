@@ -1,4 +1,4 @@
-"""The validation EER threshold: train_main.py stores the best epoch's, detect.py decides with it."""
+"""The validation EER threshold: train_main.py stores the best epoch's, fmd.detect decides with it."""
 from __future__ import annotations
 
 import csv
@@ -11,10 +11,10 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import TensorDataset
 
-import detect
-from checkpoints import VAL_THRESHOLD_KEY, load_trained_model
+from fmd.core.inference import fake_probability, predict
+from fmd.detect import cli as detect
+from fmd.training.checkpoints import VAL_THRESHOLD_KEY, load_trained_model
 from helpers import untrained_checkpoints
-from inference import fake_probability, predict
 from trainer import LoggingParameters, Trainer
 from utils import load_dataset
 

@@ -86,7 +86,7 @@ class TestDataRoot:
             utils.resolve_data_root()
         message = str(error.value)
         for searched in ('FACES_DATA_ROOT', 'Assignment4_datasets', 'demo_datasets',
-                         'make_demo_datasets.py'):
+                         'fmd.demo_data'):
             assert searched in message
 
     def test_missing_explicit_folder_is_an_error(self, tmp_path: Path) -> None:
@@ -156,8 +156,7 @@ def test_seed_everything_repeats_random_draws() -> None:
     (True, True, 'cuda'), (False, True, 'mps'), (False, False, 'cpu')])
 def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch: pytest.MonkeyPatch, cuda: bool,
                                                     mps: bool, expected: str) -> None:
-    import devices
-
+    from fmd.core import devices
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
     monkeypatch.setattr(torch.backends.mps, 'is_available', lambda: mps)
     assert devices.pick_device() == torch.device(expected)
@@ -166,8 +165,8 @@ def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch: pytest.MonkeyPa
 def test_run_cli_makes_sigterm_raise_only_while_main_runs() -> None:
     import signal
 
-    import interrupts
-    from cli import run_cli
+    from fmd.core import interrupts
+    from fmd.core.cli import run_cli
 
     before = signal.getsignal(signal.SIGTERM)
     assert run_cli(lambda: signal.getsignal(signal.SIGTERM)) is interrupts._raise_terminated

@@ -1,7 +1,7 @@
 """dlib's 68 face landmarks of every face crop of a course-layout dataset, kept in one file beside it.
 
 `python -m fmd.data.landmarks DATASET` (a folder holding train/val/test/real|fake/*.png, e.g. one made
-by prepare_faces.py, the course data or the demo data) writes DATASET/landmarks.npz: the 68 (x, y)
+by fmd.prepare, the course data or the demo data) writes DATASET/landmarks.npz: the 68 (x, y)
 points of each crop in that crop's own pixel coordinates, keyed by its path relative to DATASET
 (MANIFEST.csv's `path`), with the SHA-256 of the file they were found on. A crop where dlib's HOG
 detector finds no face is listed in `missing`, never a crash. A rerun reuses every unchanged crop's
@@ -65,7 +65,7 @@ def read_landmarks(path: str | Path) -> Landmarks:
 
 def write_landmarks(landmarks: Landmarks, path: str | Path) -> Path:
     """Write atomically (a reader sees the old file or the new one, never half of one)."""
-    from atomic_io import atomic_write
+    from fmd.core.atomic_io import atomic_write
 
     names = sorted(landmarks.points)
     missing = sorted(landmarks.missing)
@@ -82,7 +82,7 @@ def write_landmarks(landmarks: Landmarks, path: str | Path) -> Path:
 
 def predictor_path() -> Path:
     """dlib's 68-point shape predictor, shipped in the face-recognition-models package."""
-    from face_crop import model_file
+    from fmd.data.face_crop import model_file
 
     return model_file(PREDICTOR_FILE)
 
@@ -98,7 +98,7 @@ def face_landmarks(image_rgb: np.ndarray) -> np.ndarray | None:
     """68x2 float32 (x, y) points of the largest face dlib's HOG detector finds, or None."""
     import dlib
 
-    from face_crop import get_detector, largest_face
+    from fmd.data.face_crop import get_detector, largest_face
 
     face = largest_face(get_detector('hog')(image_rgb))
     if face is None:
@@ -110,7 +110,7 @@ def face_landmarks(image_rgb: np.ndarray) -> np.ndarray | None:
 
 def _find(task: tuple[str, str]) -> tuple[str, str, np.ndarray | None, str | None]:
     """(rel path, sha256, points or None, error or None) of one crop; never raises."""
-    from face_crop import InputReadError, read_image_rgb
+    from fmd.data.face_crop import InputReadError, read_image_rgb
 
     rel, file = task
     try:
@@ -122,7 +122,7 @@ def _find(task: tuple[str, str]) -> tuple[str, str, np.ndarray | None, str | Non
 
 
 def _start_worker() -> None:
-    from face_crop import get_detector
+    from fmd.data.face_crop import get_detector
 
     get_detector('hog')
     _predictor()
@@ -132,7 +132,7 @@ def _start_worker() -> None:
 
 def dataset_images(dataset: Path) -> list[str]:
     """Every image under dataset/{train,val,test}/{real,fake}/, as sorted paths relative to dataset."""
-    from face_crop import IMAGE_EXTENSIONS
+    from fmd.data.face_crop import IMAGE_EXTENSIONS
 
     found = [f'{split}/{name}/{p.name}' for split in SPLITS for name in CLASSES
              if (dataset / split / name).is_dir()
@@ -199,14 +199,14 @@ def add_landmarks(dataset: str | Path, workers: int = 1, progress: bool = True,
 
 
 def _worker_results(todo: Sequence[str], dataset: Path, workers: int) -> Iterator:
-    from fmd.parallel import worker_map
+    from fmd.core.parallel import worker_map
 
     tasks = [(rel, str(dataset / rel)) for rel in todo]
     yield from worker_map(_find, tasks, max(1, min(workers, len(tasks))), _start_worker, chunksize=8)
 
 
 def _save(landmarks: Landmarks, out: Path) -> None:
-    from fmd.parallel import signals_deferred
+    from fmd.core.parallel import signals_deferred
 
     with signals_deferred():
         write_landmarks(landmarks, out)
@@ -230,7 +230,7 @@ def summary(landmarks: Landmarks, errors: Mapping[str, str], out: Path) -> list[
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from devices import default_workers
+    from fmd.core.devices import default_workers
 
     parser = argparse.ArgumentParser(prog='python -m fmd.data.landmarks', description=__doc__.splitlines()[0],
                                      epilog='Used by train_main.py --fakes self-blend (it reads '
@@ -260,6 +260,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    from cli import run_cli
+    from fmd.core.cli import run_cli
 
     sys.exit(run_cli(main))

@@ -19,8 +19,8 @@ DEFAULT_OUT = 'docs/self_blend_examples.png'
 
 def draw(dataset: Path, split: str, rows: int, seed: int, out: str) -> Path:
     """Draw `rows` examples and save the figure; returns its path."""
-    from analysis_cli import save_figure, use_agg_backend
-    from face_crop import read_image_rgb
+    from fmd.core.analysis_cli import save_figure, use_agg_backend
+    from fmd.data.face_crop import read_image_rgb
 
     use_agg_backend()
     import matplotlib.pyplot as plt
@@ -72,6 +72,6 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == '__main__':
-    from cli import run_cli
+    from fmd.core.cli import run_cli
 
     run_cli(main)

@@ -106,7 +106,7 @@ def self_blend_splits(data_root: str | os.PathLike, dataset: str, fakes: str, au
                       seed: int, image_size: int) -> tuple[SelfBlendDataset, Dataset, list[Dataset], str]:
     """(training set, validation set, the datasets whose decoded images to cache, a log line) of a
     `--fakes self-blend` or `dataset+self-blend` run; `dataset` mode is train_main's own."""
-    from data_root import split_dir
+    from fmd.data.data_root import split_dir
     from fmd.data.landmarks import LANDMARKS_FILE, read_landmarks
 
     if fakes not in FAKES_MODES[1:]:

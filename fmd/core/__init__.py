@@ -1,0 +1,1 @@
+"""Shared plumbing: devices, atomic files, interrupts, run names, metrics, the model registry."""

@@ -1,0 +1,93 @@
+"""What the analysis scripts share: -m/-cpp/-d, loading their inputs, and saving figures."""
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from fmd.core.cli import add_common_args, add_compile_arg, use_agg_backend  # noqa: F401 (scripts import it here)
+from fmd.core.devices import pick_device
+from fmd.core.registry import canonical_model_name, model_names
+from fmd.data.data_root import resolve_data_root
+from fmd.training.checkpoints import load_trained_model
+
+
+def add_analysis_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """-m/-cpp/-d for the analysis scripts, plus the common arguments."""
+    parser.add_argument('-m', '--model', required=True, choices=model_names(),
+                        help='model name, e.g. SimpleNet')
+    parser.add_argument('-cpp', '--checkpoint_path', required=True,
+                        help='checkpoint written by train_main.py')
+    parser.add_argument('-d', '--dataset', required=True,
+                        help='dataset folder under the data root whose test split is analysed, '
+                             'e.g. fakes_dataset')
+    add_compile_arg(parser)
+    return add_common_args(parser)
+
+
+def analysis_parser(description: str | None) -> argparse.ArgumentParser:
+    """The parser every analysis script starts from."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    return add_analysis_args(parser)
+
+
+def load_analysis_inputs(args: argparse.Namespace, device: torch.device | None = None,
+                         uint8: bool = False) -> tuple[str, Path, nn.Module, Dataset]:
+    """Model name, data root, trained model (eval mode, on `device`, in its memory format, compiled
+    with --compile: performance.prepare_model) and the test split.
+
+    Bad input (unknown model, missing data or checkpoint, wrong architecture) raises an error whose
+    message names the file; scripts run under cli.run_cli turn it into one line. uint8=True: the
+    split's items are uint8 images for inference.predict, which normalises them per batch.
+    """
+    from utils import load_dataset
+
+    device = pick_device() if device is None else device
+    model_name = canonical_model_name(args.model)
+    data_root = resolve_data_root(args.data_root)
+    test_dataset = load_dataset(args.dataset, 'test', data_root, uint8=uint8)
+    model = load_trained_model(args.checkpoint_path, device, model_name,
+                               compile=getattr(args, 'compile', False))
+    return model_name, data_root, model, test_dataset
+
+
+def start_analysis(description: str | None, argv: list[str] | None = None, device: torch.device | None = None,
+                   uint8: bool = False, compile_allowed: bool = True,
+                   add_args: Callable[[argparse.ArgumentParser], None] | None = None,
+                   ) -> tuple[argparse.Namespace, str, Path, nn.Module, Dataset]:
+    """Parse -m/-cpp/-d and the common flags, seed, and load (model name, data root, model, test split).
+
+    uint8: the test split yields uint8 images (for inference.predict); compile_allowed=False
+    ignores --compile with a note (scripts that look at a few images through hooks).
+    """
+    from fmd.core.devices import seed_everything
+
+    parser = analysis_parser(description)
+    if add_args is not None:
+        add_args(parser)  # a script's own flags
+    args = parser.parse_args(argv)
+    seed_everything(args.seed)
+    if args.compile and not compile_allowed:
+        print('Note: --compile is ignored here (a few images, layer hooks).')
+        args.compile = False
+    return (args, *load_analysis_inputs(args, device, uint8=uint8))
+
+
+def save_figure(figure: object, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Save a matplotlib figure (tight box) atomically, close it, print and return its path."""
+    import matplotlib.pyplot as plt
+
+    from fmd.core.atomic_io import atomic_write
+
+    path = Path(path)
+    atomic_write(path, lambda handle: figure.savefig(handle, dpi=dpi, bbox_inches='tight',
+                                                     format=path.suffix.lstrip('.') or 'png'))
+    plt.close(figure)
+    print(f'wrote {path}')
+    return path

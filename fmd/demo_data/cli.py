@@ -1,0 +1,80 @@
+"""Deterministic offline stand-in for the course datasets: procedural faces, face swaps, GAN fakes.
+
+Writes <out>/{fakes_dataset,synthetic_dataset}/{train,val,test}/{real,fake}/NNNNN.png (256x256 RGB)
+and <out>/MANIFEST.json. Every image is a pure function of (seed, dataset, split, class, index), so
+the output is byte-identical whatever the number of workers. This is demo data, not the course data.
+The work is done by the demo_data package; this file is its command line.
+
+    python -m fmd.demo_data --out demo_datasets --scale small --seed 0
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from argparse import ArgumentParser
+from pathlib import Path
+
+from PIL import Image
+
+# Re-exported so that `from make_demo_datasets import ...` keeps working for older callers.
+from fmd.demo_data.build import generate_demo_datasets
+from fmd.demo_data.images import make_image, sample_grid
+from fmd.demo_data.layout import CLASSES, DATASETS, SCALES, SPLITS, resolve_scale
+from fmd.demo_data.manifest import GENERATOR_VERSION, MANIFEST_NAME, manifest_digest, read_manifest
+
+__all__ = ['CLASSES', 'DATASETS', 'GENERATOR_VERSION', 'MANIFEST_NAME', 'SCALES', 'SPLITS',
+           'generate_demo_datasets', 'main', 'make_image', 'manifest_digest', 'read_manifest',
+           'resolve_scale', 'sample_grid']
+
+
+def _scale_sizes() -> str:
+    """One line per scale for --help: total images of each dataset."""
+    return '; '.join(f'{name}: ' + ', '.join(
+        f'{dataset.removesuffix("_dataset")} {sum(sum(classes.values()) for classes in splits.values())}'
+        for dataset, splits in counts.items()) for name, counts in SCALES.items())
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """Turn SIGTERM into SystemExit so the build folder is removed on the way out."""
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, then write the datasets (or only the docs' sample grid)."""
+    parser = ArgumentParser(prog='faces-demo-data', description=__doc__.splitlines()[0])
+    parser.add_argument('--out', default='demo_datasets', help='output folder (default: %(default)s)')
+    parser.add_argument('--scale', default='small', choices=list(SCALES),
+                        help=f'dataset size (default: %(default)s): {_scale_sizes()}')
+    parser.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
+    parser.add_argument('--workers', type=int, default=None,
+                        help='worker processes (default: number of CPUs)')
+    parser.add_argument('--sample-grid', metavar='PNG', default=None,
+                        help='only write a small labelled grid of samples (docs figure) to PNG')
+    args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        parser.error('--workers must be at least 1')
+    if args.sample_grid:
+        Path(args.sample_grid).parent.mkdir(parents=True, exist_ok=True)
+        grid = sample_grid(args.seed)  # a dithered 256-colour palette keeps the docs figure small
+        grid = grid.quantize(palette=grid.quantize(256), dither=Image.Dither.FLOYDSTEINBERG)
+        grid.save(args.sample_grid, optimize=True)
+        print(args.sample_grid)
+        return 0
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        root = generate_demo_datasets(args.out, args.scale, args.seed, args.workers)
+    except ValueError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    print(root)
+    return 0
+
+
+def entry() -> None:
+    """The console script and `python -m fmd.demo_data`."""
+    sys.exit(main())
+
+
+if __name__ == '__main__':
+    entry()

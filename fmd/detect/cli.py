@@ -1,0 +1,339 @@
+"""Verdicts on new media: score any photo, folder or video with a trained detector.
+
+`faces-detect photo.jpg clips/ --checkpoint checkpoints/ciplab_BonusNet_Adam.pt` crops the largest face
+of each image and of evenly spaced video frames exactly as fmd.prepare does, scores every face with
+the checkpoint's model (P(fake), through inference.predict), and writes faces.csv, summary.csv,
+summary.json and annotated pictures to out/detect/. A video's score is the mean over its frames' faces.
+The verdict threshold is the checkpoint's validation EER threshold (train_main.py stores it; 0.5 for a
+checkpoint without one) unless --threshold gives another.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from common import OUTPUT_DIR
+from fmd.core.cli import add_compile_arg, non_negative_int, positive_float, positive_int, run_cli
+from fmd.core.devices import pick_device
+from fmd.core.runs import VAL_THRESHOLD_KEY
+from fmd.data import face_crop
+from fmd.detect.inputs import CropSettings, DetectInputError, FoundFaces, found_faces, list_inputs
+from fmd.detect.outputs import annotated_names, stdout_table, verdict_counts, write_tables
+
+if TYPE_CHECKING:  # torch and the modules importing it load on first use: --help stays quick
+    import torch
+    from torch import nn
+
+DEFAULT_OUT = Path(OUTPUT_DIR) / 'detect'
+DEFAULT_THRESHOLD = 0.5  # for a checkpoint that stores no validation EER threshold
+THRESHOLD_SOURCES = {'checkpoint': f"the checkpoint's validation EER threshold ({VAL_THRESHOLD_KEY})",
+                     'given': 'given (--threshold)',
+                     'default': f'the default: the checkpoint stores no {VAL_THRESHOLD_KEY}'}
+DEFAULT_FRAMES_PER_VIDEO = 16
+DEFAULT_BATCH_SIZE = 32
+ANNOTATED_DIR = 'annotated'
+
+
+@dataclass(frozen=True)
+class FaceScore:
+    """One scored face: its frame (None for an image), square crop box in source pixels, P(fake)."""
+
+    frame: int | None
+    x: int
+    y: int
+    w: int
+    h: int
+    p_fake: float
+
+
+@dataclass
+class DetectResult:
+    """The verdict on one input: 'fake' (p_fake >= threshold), 'real', 'no face' or 'error' (message)."""
+
+    input: str
+    kind: str
+    faces: list[FaceScore]
+    p_fake: float | None
+    verdict: str
+    message: str
+    checkpoint: str
+    threshold: float
+    threshold_source: str  # a key of THRESHOLD_SOURCES
+    model: str
+    detector: str
+    annotated: str = ''
+
+    def summary_row(self) -> dict[str, Any]:
+        """The summary.csv / summary.json row: faces counted, p_fake rounded."""
+        row = {k: v for k, v in asdict(self).items() if k != 'faces'}
+        return {**row, 'faces': len(self.faces), 'p_fake': _rounded(self.p_fake)}
+
+    def face_rows(self) -> list[dict[str, Any]]:
+        """The faces.csv rows of this input (with the threshold its verdict used, and its source)."""
+        return [{'input': self.input, **asdict(face), 'p_fake': _rounded(face.p_fake),
+                 'threshold': self.threshold, 'threshold_source': self.threshold_source}
+                for face in self.faces]
+
+
+def _rounded(p: float | None) -> float | None:
+    return None if p is None else round(p, 6)
+
+
+class CropsDataset:
+    """Face crops (HxWx3 uint8 RGB) through TRANSFORM_TEST, as FacesDataset serves its files (a map-style
+    dataset: DataLoader needs only __len__ and __getitem__)."""
+
+    def __init__(self, crops: Sequence[np.ndarray]):
+        self.crops = crops
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        """(normalised 3xHxW tensor, dummy label 0)."""
+        from fmd.data.presets import TRANSFORM_TEST
+
+        return TRANSFORM_TEST(Image.fromarray(self.crops[index])), 0
+
+
+def verdict_of(p_fake: float | None, threshold: float) -> str:
+    """'fake' when p_fake >= threshold, 'real' below it, 'no face' when there is no score."""
+    if p_fake is None:
+        return 'no face'
+    return 'fake' if p_fake >= threshold else 'real'
+
+
+def score_crops(model: nn.Module, crops: Sequence[np.ndarray], *, device: torch.device,
+                batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    """P(fake) of each crop, in batches through inference.predict (float64)."""
+    from fmd.core.inference import fake_probability, predict
+
+    if not crops:
+        return np.zeros(0)
+    logits, _ = predict(model, CropsDataset(crops), device=device, batch_size=batch_size)
+    return fake_probability(logits).numpy()
+
+
+def check_settings(threshold: float | None, frames_per_video: int, detector: str, margin: float, size: int,
+                   workers: int, batch_size: int) -> None:
+    """DetectInputError naming every bad setting (the command line checks them the same way)."""
+    problems = []
+    if threshold is not None and not 0 <= threshold <= 1:
+        problems.append(f'threshold must be in [0, 1], got {threshold}')
+    if frames_per_video < 1:
+        problems.append(f'frames_per_video must be at least 1, got {frames_per_video}')
+    if detector not in face_crop.DETECTORS:
+        problems.append(f'detector must be one of {", ".join(face_crop.DETECTORS)}, got {detector!r}')
+    if not (math.isfinite(margin) and margin > 0):
+        problems.append(f'margin must be a finite number > 0, got {margin}')
+    if size < 8:
+        problems.append(f'size must be at least 8, got {size}')
+    if workers < 0 or batch_size < 1:
+        problems.append(f'workers must be >= 0 and batch_size >= 1, got {workers} and {batch_size}')
+    if problems:
+        raise DetectInputError('; '.join(problems))
+
+
+def check_crop_size(model: nn.Module, model_name: str, size: int, checkpoint: str,
+                    device: torch.device) -> None:
+    """A model that cannot take size x size crops (SimpleNet and BonusNet need 256) is a named error."""
+    import torch
+
+    from fmd.data.presets import IMAGE_SIZE
+
+    if size == IMAGE_SIZE:
+        return
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(1, 3, size, size, device=device))
+    except RuntimeError as error:
+        raise DetectInputError(f'{model_name} from {checkpoint} cannot score {size}x{size} crops; use '
+                               f'--size {IMAGE_SIZE}, the size training uses') from error
+
+
+def resolve_threshold(threshold: float | None, checkpoint: dict) -> tuple[float, str]:
+    """(threshold, source): `threshold` when given, else the checkpoint's validation EER threshold, else
+    DEFAULT_THRESHOLD (source a key of THRESHOLD_SOURCES)."""
+    from fmd.training.checkpoints import stored_val_threshold
+
+    if threshold is not None:
+        return threshold, 'given'
+    stored = stored_val_threshold(checkpoint)
+    return (DEFAULT_THRESHOLD, 'default') if stored is None else (stored, 'checkpoint')
+
+
+def _result(found: FoundFaces, p_fakes: np.ndarray, checkpoint: str, threshold: tuple[float, str],
+            model_name: str, detector: str) -> DetectResult:
+    faces = [FaceScore(face.frame, face.box.x, face.box.y, face.box.w, face.box.h, float(p))
+             for face, p in zip(found.faces, p_fakes, strict=True)]
+    p_fake = float(np.mean(p_fakes)) if faces else None
+    verdict = 'error' if found.error else verdict_of(p_fake, threshold[0])
+    return DetectResult(found.input.path, found.input.kind, faces, p_fake, verdict, found.error,
+                        checkpoint, *threshold, model_name, detector)
+
+
+def detect_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], checkpoint: str | os.PathLike, *,
+                 threshold: float | None = None, frames_per_video: int = DEFAULT_FRAMES_PER_VIDEO,
+                 detector: str = face_crop.DEFAULT_DETECTOR, margin: float = face_crop.DEFAULT_MARGIN,
+                 size: int = face_crop.DEFAULT_SIZE, out: str | os.PathLike | None = None,
+                 cam: bool = False, workers: int = 0, batch_size: int = DEFAULT_BATCH_SIZE,
+                 device: torch.device | None = None, progress: bool = False,
+                 compile: bool = False) -> list[DetectResult]:
+    """Score every image and video under `paths` (one path or several); one DetectResult per input.
+
+    With `out`, also writes faces.csv, summary.csv, summary.json and annotated/*.png there (with
+    Grad-CAM overlays when `cam`). An unreadable input is an 'error' result, never an exception.
+    `threshold` None: the checkpoint's validation EER threshold (resolve_threshold).
+    """
+    from fmd.core.registry import canonical_model_name, grad_cam_layer
+    from fmd.training.checkpoints import load_trained_model, read_checkpoint
+
+    check_settings(threshold, frames_per_video, detector, margin, size, workers, batch_size)
+    device = device or pick_device()
+    checkpoint = os.fspath(checkpoint)
+    saved = read_checkpoint(checkpoint)
+    verdict_threshold = resolve_threshold(threshold, saved)
+    if verdict_threshold[1] == 'default':
+        print(f'Note: {checkpoint} stores no {VAL_THRESHOLD_KEY} (trained before train_main.py stored it, '
+              f'or its val split lacks a class); verdicts use p_fake >= {DEFAULT_THRESHOLD}.')
+    if compile and cam:
+        print('Note: --compile is ignored with --cam (Grad-CAM hooks into the eager model).')
+    model = load_trained_model(checkpoint, device, compile=compile and not cam)
+    model_name = canonical_model_name(saved['model_name'])
+    check_crop_size(model, model_name, size, checkpoint, device)
+    face_crop.get_detector(detector)  # a missing package fails here, before any work
+    inputs = list_inputs([paths] if isinstance(paths, str | os.PathLike) else paths)
+    picture = None
+    if out is not None:  # drawing imports pytorch-grad-cam: only when pictures are wanted
+        from fmd.detect.draw import PictureWriter
+
+        picture = PictureWriter(Path(out) / ANNOTATED_DIR, annotated_names([i.path for i in inputs]),
+                                verdict_threshold, model, grad_cam_layer(model)[1] if cam else None)
+    settings = CropSettings(detector, margin, size, frames_per_video, previews=picture is not None)
+    results: list[DetectResult] = []
+    pending: list[FoundFaces] = []
+
+    def flush() -> None:
+        p_fakes = score_crops(model, [f.crop for found in pending for f in found.faces], device=device,
+                              batch_size=batch_size)
+        start = 0
+        for found in pending:
+            result = _result(found, p_fakes[start:start + len(found.faces)], checkpoint,
+                             verdict_threshold, model_name, detector)
+            start += len(found.faces)
+            if picture is not None:
+                result.annotated = picture.save(found, [f.p_fake for f in result.faces], result.p_fake,
+                                                result.verdict)
+            results.append(result)
+        pending.clear()
+
+    with tqdm(total=len(inputs), desc=f'detect ({model_name})', unit='input',
+              disable=None if progress else True) as bar:
+        faces = 0
+        for found in found_faces(inputs, settings, workers):
+            pending.append(found)
+            faces += len(found.faces)
+            if sum(len(p.faces) for p in pending) >= batch_size:
+                flush()
+            bar.update()
+            bar.set_postfix(faces=faces, refresh=False)
+        flush()
+    if out is not None:
+        write_tables(Path(out), [row for r in results for row in r.face_rows()],
+                     [r.summary_row() for r in results])
+    return results
+
+
+# ----------------------------------------------------------------------------- command line
+
+def unit_interval(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'not a number: {text!r}') from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f'must be in [0, 1], got {text}')
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; bad values end with a one-line usage error."""
+    images, videos = (', '.join(e[1:] for e in kind)
+                      for kind in (face_crop.IMAGE_EXTENSIONS, face_crop.VIDEO_EXTENSIONS))
+    parser = argparse.ArgumentParser(prog='faces-detect', description=__doc__.splitlines()[0], epilog=(
+        f'INPUT: image files ({images}), video files ({videos}) or folders, searched recursively. '
+        'Writes DIR/faces.csv, DIR/summary.csv, DIR/summary.json and DIR/annotated/*.png. '
+        'Exit code 0 when every input was read, 2 when some could not be.'))
+    parser.add_argument('inputs', nargs='+', metavar='INPUT', help='image, video or folder')
+    parser.add_argument('--checkpoint', required=True, metavar='PATH',
+                        help='a checkpoint train_main.py wrote; the model is built from its model_name')
+    parser.add_argument('--out', default=str(DEFAULT_OUT), metavar='DIR',
+                        help='output folder (default: %(default)s)')
+    parser.add_argument('--threshold', type=unit_interval, default=None,
+                        help="verdict fake when p_fake >= this (default: the checkpoint's validation EER "
+                             f'threshold, {VAL_THRESHOLD_KEY}; {DEFAULT_THRESHOLD} if it stores none)')
+    parser.add_argument('--frames-per-video', type=positive_int, default=DEFAULT_FRAMES_PER_VIDEO,
+                        help='evenly spaced frames scored per video (default: %(default)s)')
+    parser.add_argument('--detector', default=face_crop.DEFAULT_DETECTOR, choices=face_crop.DETECTORS,
+                        help='face finder, as in fmd.prepare; none: the centre square, for faces '
+                             'already cropped (default: %(default)s)')
+    parser.add_argument('--margin', type=positive_float, default=face_crop.DEFAULT_MARGIN,
+                        help='the face box is enlarged this many times (default: %(default)s)')
+    parser.add_argument('--size', type=positive_int, default=face_crop.DEFAULT_SIZE,
+                        help='side of the square crop the model sees (default: %(default)s)')
+    parser.add_argument('--cam', action='store_true',
+                        help='draw a Grad-CAM overlay of each face crop beside the picture (on the layer '
+                             'grad_cam_analysis.py maps: conv3 of SimpleNet and XceptionBased, the last '
+                             'spatial convolution of BonusNet)')
+    parser.add_argument('--workers', type=non_negative_int, default=0,
+                        help='processes that read inputs and find faces (default: 0, in this process)')
+    parser.add_argument('--batch-size', type=positive_int, default=DEFAULT_BATCH_SIZE,
+                        help='faces per model batch (default: %(default)s)')
+    parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    add_compile_arg(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Score the inputs, write the outputs, print the table; 0 when every input was read, else 2."""
+    args = parse_args(argv)
+    start = time.perf_counter()
+    results = detect_paths(args.inputs, args.checkpoint, threshold=args.threshold,
+                           frames_per_video=args.frames_per_video, detector=args.detector,
+                           margin=args.margin, size=args.size, out=args.out, cam=args.cam,
+                           workers=args.workers, batch_size=args.batch_size,
+                           progress=not args.no_progress, compile=args.compile)
+    seconds = time.perf_counter() - start
+    rows = [r.summary_row() for r in results]
+    print('\n'.join(stdout_table(rows)))
+    faces = sum(len(r.faces) for r in results)
+    print(f'{len(rows)} inputs: {verdict_counts(rows)}; {faces} faces in {seconds:.1f} s '
+          f'({faces / seconds:.2f} faces/s); wrote {args.out}')
+    if results:
+        print(f'threshold: p_fake >= {results[0].threshold:g} is fake, '
+              f'{THRESHOLD_SOURCES[results[0].threshold_source]}')
+    failed = [r for r in results if r.verdict == 'error']
+    for result in failed:
+        print(f'error: {result.input}: {result.message}', file=sys.stderr)
+    return 2 if failed else 0
+
+
+def entry() -> None:
+    """The console script and `python -m fmd.detect`."""
+    sys.exit(run_cli(main))
+
+
+if __name__ == '__main__':
+    entry()

@@ -1,0 +1,1 @@
+"""evaluate: score checkpoints on other datasets, with intervals (`python -m fmd.evaluate`)."""

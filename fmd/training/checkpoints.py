@@ -1,0 +1,102 @@
+"""Training checkpoints: read them safely (weights_only), check them against a model, rebuild models."""
+from __future__ import annotations
+
+import math
+import os
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from fmd.core.registry import build_model, canonical_model_name
+from fmd.core.runs import VAL_THRESHOLD_KEY
+from fmd.training.performance import prepare_model
+
+
+def stored_val_threshold(checkpoint: Mapping) -> float | None:
+    """The checkpoint's validation EER threshold (P(fake) >= it is fake), None when it stores none."""
+    stored = checkpoint.get(VAL_THRESHOLD_KEY)
+    if isinstance(stored, (int, float)) and math.isfinite(stored):
+        return float(stored)
+    return None
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable training checkpoint."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A checkpoint does not belong to the model it is being loaded into."""
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """torch.load(weights_only=True) of a training checkpoint; every failure is one named error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'Checkpoint {path} not found; train the model first '
+                                '(see README: train_main.py).')
+    try:
+        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError,
+            ImportError, KeyError, TypeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f'{path} is not a readable checkpoint ({first_line[:160]}); it may be '
+                              'truncated or from another program: train again or pass the file '
+                              'train_main.py wrote.') from error
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get('model'), Mapping):
+        raise CheckpointError(f'{path} is not a training checkpoint (no "model" state dict); pass '
+                              'the file train_main.py wrote.')
+    return checkpoint
+
+
+def state_dict_problems(expected: Mapping[str, torch.Tensor],
+                        state: Mapping[str, object]) -> list[str]:
+    """Why `state` cannot load strictly into a model whose state_dict is `expected` ([] if it can)."""
+    problems = []
+    for key, tensor in expected.items():
+        if key not in state:
+            problems.append(f'missing key {key!r}')
+        elif not torch.is_tensor(state[key]) or state[key].shape != tensor.shape:
+            found = tuple(state[key].shape) if torch.is_tensor(state[key]) else type(state[key]).__name__
+            problems.append(f'key {key!r} has shape {found}, the model expects {tuple(tensor.shape)}')
+    problems += [f'unexpected key {key!r}' for key in state if key not in expected]
+    return problems
+
+
+def load_checkpoint(model: nn.Module, checkpoint_path: str | os.PathLike, model_name: str) -> dict:
+    """Load checkpoint['model'] into model (weights_only); a wrong architecture is a named error."""
+    path = Path(checkpoint_path)
+    checkpoint = read_checkpoint(path)
+    saved_name = checkpoint.get('model_name')
+    problems = [f'it was saved from {saved_name}'] if saved_name not in (None, model_name) else []
+    found = state_dict_problems(model.state_dict(), checkpoint['model'])
+    if found:
+        problems.append(f'{len(found)} problems with its weights (first: {found[0]})')
+    if problems:
+        raise CheckpointMismatchError(
+            f'{path} is not a {model_name} checkpoint: {"; ".join(problems)}. '
+            f'Pass the checkpoint that train_main.py wrote for -m {model_name}.')
+    model.load_state_dict(checkpoint['model'])
+    return checkpoint
+
+
+def load_trained_model(path: str | os.PathLike, device: torch.device,
+                       model_name: str | None = None, *, compile: bool = False) -> nn.Module:
+    """Build the model a checkpoint was saved from (its `model_name`), load it, eval mode on
+    `device` in its memory format (performance.prepare_model), compiled when `compile`.
+
+    `model_name`, when given, must match the checkpoint (an -m flag that disagrees is an error).
+    """
+    checkpoint = read_checkpoint(path)
+    saved_name = checkpoint.get('model_name')
+    if model_name is None:
+        if saved_name is None:
+            raise CheckpointError(f'{path} does not record its model_name; pass the model with -m.')
+        model_name = saved_name
+    model_name = canonical_model_name(model_name)
+    model = build_model(model_name, pretrained=False)
+    load_checkpoint(model, path, model_name)
+    model, _, _ = prepare_model(model, model_name, device, compile=compile)
+    return model.eval()
