@@ -23,7 +23,7 @@ from fmd.detect.inputs import DetectInputError, Face, Preview, list_inputs
 from fmd.detect.outputs import FACE_COLUMNS, SUMMARY_COLUMNS
 from fmd.training import performance
 from fmd.training.checkpoints import load_trained_model
-from helpers import pasted, script_env, untrained_checkpoints, write_video
+from helpers import pasted, script_command, script_env, untrained_checkpoints, write_video
 
 CPU = torch.device('cpu')
 VIDEO_FRAMES = 8
