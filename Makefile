@@ -9,12 +9,13 @@ STAMP := $(VENV)/.installed-requirements
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV_PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(VENV_PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	cp requirements.txt $(STAMP)
 
-venv: $(STAMP)  ## create .venv and install requirements.txt (only when it changed)
+venv: $(STAMP)  ## create .venv, install requirements.txt and the project (faces-* commands)
 
 run: $(STAMP)  ## train every model, run every analysis, write the report
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ./run_me.sh
