@@ -1,7 +1,8 @@
 """Seconds each script takes to print --help (target: under 2 s): `python bench/bench_help.py [--repeat 3]`.
 
-Every command of the project (a top-level script with a `__main__` block, and every `python -m fmd...`
-module with one) runs `--help` in a fresh interpreter `--repeat` times; the table shows the fastest and slowest wall-clock time and whether the
+Every command of the project (a top-level script with a `__main__` block, and every
+`python -m fmd...` module with one) runs `--help` in a fresh interpreter `--repeat` times; the table
+shows the fastest and slowest wall-clock time and whether the
 fastest is within the target. Scripts that import torch at module import (the assignment's graded
 modules) take the ~8 s that import costs on a shared 2-core machine; the others import it only when
 they compute.

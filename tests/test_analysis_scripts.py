@@ -17,7 +17,11 @@ from helpers import TINY_COUNTS, untrained_checkpoints
 from utils import load_dataset
 
 CPU = torch.device('cpu')
-MODELS = ('BonusNet', 'SimpleNet', 'XceptionBased')
+MODELS = ('BonusNet', 'EfficientNetLite0', 'SimpleNet', 'XceptionBased')
+# Each model's Grad-CAM layer, read off its architecture: BonusNet's last spatial convolution (the
+# global depthwise one is 1x1), EfficientNet-Lite0's 1x1 head convolution, the assignment's conv3.
+CAM_LAYERS = {'BonusNet': 'features.5.pointwise', 'EfficientNetLite0': 'head.conv',
+              'SimpleNet': 'conv3', 'XceptionBased': 'conv3'}
 FIGURES = {'numerical_analysis': ('det_curve', 'roc_curve'),
            'saliency_map': ('mean_saliency_maps', 'saliency_maps_and_images_pairs'),
            'grad_cam_analysis': ('Fake_Image_grad_cam', 'Real_Image_grad_cam')}
@@ -47,11 +51,9 @@ def test_every_registered_model_names_its_grad_cam_layer() -> None:
         model = build_model(name, pretrained=False)
         layer_name, layer = grad_cam_layer(model)
         assert 'grad_cam_layer_name' in type(model).__dict__  # named by the model, not the fallback
-        if name == 'BonusNet':  # its last spatial convolution; the global depthwise one is 1x1
+        assert layer_name == CAM_LAYERS[name] and layer is model.get_submodule(CAM_LAYERS[name])
+        if name in ('BonusNet', 'EfficientNetLite0'):
             assert layer is last_spatial_convolution(model)
-            assert layer_name == 'features.5.pointwise' and layer is model.features[5].pointwise
-        else:  # the assignment's target
-            assert layer_name == 'conv3' and layer is model.conv3
 
 
 def test_a_model_without_the_layer_is_a_named_error() -> None:
@@ -81,8 +83,8 @@ def test_every_analysis_script_runs_on_every_model(script: str, model_name: str,
         assert (result['model'], result['n_real'], result['n_fake']) == \
             (model_name, TINY_COUNTS['fakes_dataset']['real'], TINY_COUNTS['fakes_dataset']['fake'])
     if script == 'grad_cam_analysis':
-        layer = 'conv3' if model_name != 'BonusNet' else 'features.5.pointwise'
-        assert [t.split(' on ')[0] for t in titles] == [f'Grad-CAM of {model_name}.{layer}'] * 2
+        expected = f'Grad-CAM of {model_name}.{CAM_LAYERS[model_name]}'
+        assert [t.split(' on ')[0] for t in titles] == [expected] * 2
         # The printed verdicts are a plain forward pass on the images the script draws.
         model = load_trained_model(checkpoints[model_name], CPU)
         drawn = gca.draw_one_per_class(load_dataset('fakes_dataset', 'test', data_root), seed=0)

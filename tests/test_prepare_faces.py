@@ -135,7 +135,7 @@ def test_none_detector_keeps_a_256_image_unchanged() -> None:
 def test_extensions_match_the_dataset_loader_and_no_torch_import() -> None:
     assert face_crop.IMAGE_EXTENSIONS == faces_dataset.IMAGE_EXTENSIONS
     assert set(face_crop.VIDEO_EXTENSIONS) == {'.mp4', '.avi', '.mov', '.mkv', '.webm'}
-    code = 'import sys, prepare_faces; sys.exit("torch" in sys.modules)'
+    code = 'import sys, fmd.prepare.cli; sys.exit("torch" in sys.modules)'
     assert subprocess.run([sys.executable, '-c', code], cwd=PROJECT_ROOT, timeout=60).returncode == 0
 
 

@@ -148,7 +148,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
 
 def test_concurrent_appends_to_a_json_log_lose_nothing(tmp_path: Path) -> None:
     log = tmp_path / 'out' / 'log.json'
-    code = ('import sys; from atomic_io import append_json_record\n'
+    code = ('import sys; from fmd.core.atomic_io import append_json_record\n'
             'for i in range(150): append_json_record(sys.argv[1], {"writer": sys.argv[2], "i": i})')
     writers = [subprocess.Popen([sys.executable, '-c', code, str(log), name], env=script_env())
                for name in ('a', 'b')]
@@ -295,7 +295,7 @@ def test_the_parent_folder_holding_both_datasets_is_found(tmp_path: Path,
     monkeypatch.chdir(solution)
     monkeypatch.delenv('FACES_DATA_ROOT', raising=False)
     assert resolve_data_root(announce=False) == Path('..')
-    check = subprocess.run([sys.executable, str(PROJECT_ROOT / 'data_root.py')], env=script_env())
+    check = subprocess.run([sys.executable, '-m', 'fmd.data.data_root'], env=script_env())
     assert check.returncode == 0  # run_me.sh's "is there course data?" question
 
 

@@ -117,6 +117,8 @@ class EfficientNetLite0(nn.Module):
     `pretrained` / `pretrained_source` say whether (and from which file) ImageNet weights were loaded.
     """
 
+    grad_cam_layer_name = 'head.conv'  # the last convolution, 1x1 320 -> 1280 (registry.grad_cam_layer)
+
     def __init__(self, num_classes: int = 2) -> None:
         super().__init__()
         # Project normalisation ((x - NORMALIZE_MEAN) / NORMALIZE_STD) -> the checkpoint's
@@ -145,12 +147,6 @@ class EfficientNetLite0(nn.Module):
                 nn.init.kaiming_normal_(module.weight, mode='fan_out', nonlinearity='relu')
         self.pretrained = False
         self.pretrained_source: str | None = None
-
-    @property
-    def conv3(self) -> nn.Conv2d:
-        """The last convolution (head 1x1, 320 -> 1280): the layer grad_cam_analysis.py maps,
-        which asks every model for `conv3` (the assignment's name for it)."""
-        return self.head.conv
 
     def adapt_input(self, x: torch.Tensor) -> torch.Tensor:
         """Images normalised the project's way (presets.NORMALIZE_*) -> the checkpoint's scaling."""
