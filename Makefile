@@ -33,8 +33,8 @@ lint: $(STAMP)  ## ruff
 bench: $(STAMP)  ## training throughput benchmark (bench/bench_train.py)
 	$(VENV_PY) bench/bench_train.py
 
-data: $(STAMP)  ## generate the small demo datasets into demo_datasets/
-	$(VENV_PY) -m fmd.demo_data --out demo_datasets --scale small
+data: $(STAMP)  ## generate the demo datasets make run uses (starter scale) into demo_datasets/
+	$(VENV_PY) -m fmd.demo_data --out demo_datasets --scale starter
 
 clean:  ## remove generated outputs (keeps .venv and datasets)
 	rm -rf out checkpoints figures report .pytest_cache

@@ -3,11 +3,11 @@
 # figures/, the answers to report/report.pdf and report/report.md. The chain comes from runs.py.
 #
 #   ./run_me.sh            the assignment's chain with its hyper-parameters (course data if found,
-#                          else the `small` demo datasets, generated on first use)
+#                          else the `starter` demo datasets, generated on first use)
 #   QUICK=1 ./run_me.sh    the same chain on tiny demo data, one epoch per training (a few minutes)
 #
 # Environment: PYTHON (interpreter, default: python, else python3), SEED (default 0),
-# FACES_DATA_ROOT (dataset root), DEMO_SCALE (demo size when no course data: small|medium|full).
+# FACES_DATA_ROOT (dataset root), DEMO_SCALE (demo size when no course data: starter|small|medium|full).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -46,7 +46,7 @@ if [ "$QUICK" = 1 ]; then
     step demo-data "$PYTHON" -m fmd.demo_data --out "$FACES_DATA_ROOT" --scale quick --seed "$SEED"
 elif ! "$PYTHON" -m fmd.data.data_root; then  # data_root.py owns the search order (README, "Data")
     echo "No course data found: using demo datasets (a generated stand-in) in demo_datasets/."
-    step demo-data "$PYTHON" -m fmd.demo_data --out demo_datasets --scale "${DEMO_SCALE:-small}" --seed "$SEED"
+    step demo-data "$PYTHON" -m fmd.demo_data --out demo_datasets --scale "${DEMO_SCALE:-starter}" --seed "$SEED"
 fi
 
 # --- the chain: runs.py prints one `dataset model optimizer epochs analyses...` line a run -----

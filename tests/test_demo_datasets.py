@@ -56,6 +56,11 @@ def test_scales_follow_course_proportions() -> None:
     assert layout.SCALES['small']['synthetic_dataset'] == {
         'train': {'real': 200, 'fake': 200}, 'val': {'real': 75, 'fake': 75},
         'test': {'real': 75, 'fake': 75}}
+    assert layout.SCALES['starter']['fakes_dataset'] == {  # make run's default: 360/120/120, 1:2
+        'train': {'real': 240, 'fake': 120}, 'val': {'real': 80, 'fake': 40},
+        'test': {'real': 80, 'fake': 40}}
+    assert layout.SCALES['starter']['synthetic_dataset']['val'] == {'real': 30, 'fake': 30}
+    assert layout.DEFAULT_SCALE == 'starter'
     assert layout.SCALES['full']['fakes_dataset']['test'] == {'real': 1400, 'fake': 700}
     assert layout.SCALES['tiny']['fakes_dataset']['train'] == {'real': 4, 'fake': 2}
     assert layout.SCALES['tiny']['synthetic_dataset']['val'] == {'real': 3, 'fake': 3}
@@ -190,6 +195,7 @@ def test_cli_help_bad_workers_and_re_exports() -> None:
                           check=True)
     help_text = ' '.join(done.stdout.split())  # argparse wraps lines at the terminal width
     assert '--scale' in help_text and 'small: fakes 1500, synthetic 700' in help_text
+    assert 'default: starter' in help_text
     bad = subprocess.run([*script, '--workers', '0'], capture_output=True,
                          text=True)
     assert bad.returncode == 2 and '--workers must be at least 1' in bad.stderr

@@ -21,7 +21,7 @@ from typing import NamedTuple
 from PIL import Image
 
 from .images import make_image
-from .layout import CLASSES, DATASETS, image_keys, relative_path, resolve_scale
+from .layout import CLASSES, DATASETS, DEFAULT_SCALE, image_keys, relative_path, resolve_scale
 from .manifest import MANIFEST_NAME, build_manifest, is_complete, manifest_digest, manifest_text
 
 
@@ -36,7 +36,7 @@ class ImageJob(NamedTuple):
     index: int
 
 
-def generate_demo_datasets(out: str | Path, scale: str | Mapping = 'small', seed: int = 0,
+def generate_demo_datasets(out: str | Path, scale: str | Mapping = DEFAULT_SCALE, seed: int = 0,
                            workers: int | None = None, progress: bool = True) -> Path:
     """Write (or reuse) the demo datasets under `out`; returns `out` as a Path.
 

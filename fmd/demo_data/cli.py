@@ -5,7 +5,7 @@ and <out>/MANIFEST.json. Every image is a pure function of (seed, dataset, split
 the output is byte-identical whatever the number of workers. This is demo data, not the course data.
 The work is done by the demo_data package; this file is its command line.
 
-    python -m fmd.demo_data --out demo_datasets --scale small --seed 0
+    python -m fmd.demo_data --out demo_datasets --scale starter --seed 0
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from PIL import Image
 # Re-exported so that `from make_demo_datasets import ...` keeps working for older callers.
 from fmd.demo_data.build import generate_demo_datasets
 from fmd.demo_data.images import make_image, sample_grid
-from fmd.demo_data.layout import CLASSES, DATASETS, SCALES, SPLITS, resolve_scale
+from fmd.demo_data.layout import CLASSES, DATASETS, DEFAULT_SCALE, SCALES, SPLITS, resolve_scale
 from fmd.demo_data.manifest import GENERATOR_VERSION, MANIFEST_NAME, manifest_digest, read_manifest
 
 __all__ = ['CLASSES', 'DATASETS', 'GENERATOR_VERSION', 'MANIFEST_NAME', 'SCALES', 'SPLITS',
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line, then write the datasets (or only the docs' sample grid)."""
     parser = ArgumentParser(prog='faces-demo-data', description=__doc__.splitlines()[0])
     parser.add_argument('--out', default='demo_datasets', help='output folder (default: %(default)s)')
-    parser.add_argument('--scale', default='small', choices=list(SCALES),
+    parser.add_argument('--scale', default=DEFAULT_SCALE, choices=list(SCALES),
                         help=f'dataset size (default: %(default)s): {_scale_sizes()}')
     parser.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     parser.add_argument('--workers', type=int, default=None,

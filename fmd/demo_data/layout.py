@@ -26,10 +26,12 @@ def course_proportions(fakes_totals: tuple[int, int, int],
 SCALES: dict[str, Counts] = {
     'tiny': course_proportions((6, 6, 6), (6, 6, 6)),  # unit tests: seconds
     'quick': course_proportions((48, 24, 24), (32, 16, 16)),  # QUICK=1 ./run_me.sh
-    'small': course_proportions((900, 300, 300), (400, 150, 150)),  # make run
+    'starter': course_proportions((360, 120, 120), (160, 60, 60)),  # make run: ~8 min on 2 cores
+    'small': course_proportions((900, 300, 300), (400, 150, 150)),  # the README's demo measurements
     'medium': course_proportions((3600, 1200, 1200), (1600, 600, 600)),
     'full': course_proportions((5400, 2100, 2100), (5400, 2100, 2100)),  # course sizes
 }
+DEFAULT_SCALE = 'starter'  # what `make run` and `python -m fmd.demo_data` generate without --scale
 
 
 def resolve_scale(scale: str | Mapping) -> tuple[str, Counts]:
