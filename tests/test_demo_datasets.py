@@ -81,7 +81,7 @@ def test_image_keys_and_paths() -> None:
 
 
 def test_bad_scale_arguments_are_named() -> None:
-    with pytest.raises(ValueError, match=r"'huge'.*tiny, quick, small, medium, full"):
+    with pytest.raises(ValueError, match=r"'huge'.*tiny, quick, starter, small, medium, full"):
         layout.resolve_scale('huge')
     with pytest.raises(ValueError, match='celebrity_dataset'):
         layout.resolve_scale({'celebrity_dataset': {}})
