@@ -104,7 +104,7 @@ class FacesDataset(Dataset):
             if not (root / sub).is_dir():
                 raise FileNotFoundError(
                     f'Dataset folder {root / sub} is missing: {root_path} must hold real/ and '
-                    'fake/ image folders (see README, "Data").')
+                    'fake/ image folders (see docs/data.md).')
         self.real_image_names = list_images(root / 'real')
         self.fake_image_names = list_images(root / 'fake')
         if len(self) == 0:

@@ -50,7 +50,7 @@ def check_images(dataset: FacesDataset, size: int = IMAGE_SIZE) -> int:
     for names, class_name in ((dataset.real_image_names, 'real'), (dataset.fake_image_names, 'fake')):
         if not names:
             raise ValueError(f'{Path(dataset.root_path) / class_name} has no images: every split '
-                             'needs real and fake images (see README, "Data").')
+                             'needs real and fake images (see docs/data.md).')
     other_size = 0
     for index in range(len(dataset)):
         path, _ = dataset.image_path(index)

@@ -1,4 +1,4 @@
-"""The README's recipe table: fmd.evaluate rows of several seeds, as mean ± spread per recipe.
+"""The recipe table of docs/training.md: fmd.evaluate rows of several seeds, as mean ± spread per recipe.
 
 Each training run lives in its own folder named `<recipe>_s<seed>` (for example
 `runs/forensic_s0/checkpoints/ciplab_BonusNet_AdamW.pt`); fmd.evaluate scores every checkpoint on

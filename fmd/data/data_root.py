@@ -13,7 +13,7 @@ DATASET_PARTS = ('train', 'val', 'test')
 DATA_ROOT_ENV = 'FACES_DATA_ROOT'
 COURSE_DATA_DIRS = ('Assignment4_datasets', '../Assignment4_datasets')
 DEMO_DATA_DIR = 'demo_datasets'
-README_DATA_SECTION = 'README, "Data"'
+README_DATA_SECTION = 'docs/data.md'
 
 
 class DataRootNotFoundError(FileNotFoundError):

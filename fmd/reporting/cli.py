@@ -443,8 +443,8 @@ def random_init_caveat(facts: Facts) -> str:
     return (f'**Caveat:** Xception had no ImageNet weights in this run (the training log records '
             f'`"pretrained": false`): these numbers and maps come from a randomly initialised network '
             f'trained for {run.epochs} epoch(s). The assignment expects an ImageNet-pretrained '
-            'backbone fine-tuned for 2 epochs; place the weights file (README, "Xception and its '
-            'ImageNet weights") and re-run to get the numbers the assignment asks about.')
+            'backbone fine-tuned for 2 epochs; place the weights file (docs/training.md, "Xception and '
+            'its ImageNet weights") and re-run to get the numbers the assignment asks about.')
 
 
 def random_init_reminder(facts: Facts) -> str:
@@ -1201,7 +1201,7 @@ def answer_bonus(doc: Document, facts: Facts) -> None:
              'Instead of global average pooling, a *global depthwise convolution* learns one weight per '
              'position and channel: faces are roughly centred, so the network can compare the face '
              'with its surroundings. Dropout and a linear 256→2 layer give the logits. The design was '
-             'chosen on validation sets only, real Photoshop composites included (README, "Bonus").')
+             'chosen on validation sets only, real Photoshop composites included (docs/analysis.md).')
     simple = facts.run('fakes_dataset', 'SimpleNet')
     rows = []
     if facts.bonus:

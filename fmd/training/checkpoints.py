@@ -36,7 +36,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'Checkpoint {path} not found; train the model first '
-                                '(see README: train_main.py).')
+                                '(see docs/training.md: train_main.py).')
     try:
         checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError,

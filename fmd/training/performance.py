@@ -20,7 +20,7 @@ from torch.utils.data import default_collate
 from fmd.data.presets import NORMALIZE_MEAN, NORMALIZE_STD
 
 # Train and eval images/s with channels_last over contiguous (NCHW), eager, on the reference machine
-# (2 CPU cores, batch 32; bench/bench_formats.py, README "Benchmarks"). True where it is faster.
+# (2 CPU cores, batch 32; bench/bench_formats.py, docs/benchmarks.md). True where it is faster.
 CHANNELS_LAST_ON_CPU = {
     'SimpleNet': True,
     'XceptionBased': True,
