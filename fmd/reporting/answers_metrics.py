@@ -1,0 +1,105 @@
+"""The test-set measures: class proportions (Q9, Q15), ROC/DET curves and AUCs (Q10-Q12)."""
+from __future__ import annotations
+
+import math
+
+from fmd.reporting.chapters import Question
+from fmd.reporting.code_reference import code_reference
+from fmd.reporting.document import Document
+from fmd.reporting.facts import Facts
+from fmd.reporting.formatting import auc, count, pct
+from fmd.reporting.helpers import add_figure, run_for
+
+
+def answer_proportion(doc: Document, facts: Facts, question: Question) -> None:
+    run = run_for(question, facts)
+    if not run.metrics:
+        doc.para(f'*No metrics file `{run.run.metrics}` (run numerical_analysis.py).*')
+        return
+    n_real, n_fake = run.metrics['n_real'], run.metrics['n_fake']
+    n = n_real + n_fake
+    ratio = n_fake / n_real if n_real else math.inf
+    doc.table(['test set', 'real', 'fake', 'fake : real', 'fake share'],
+              [[run.run.dataset, count(n_real), count(n_fake), f'{ratio:.3f}', pct(100 * n_fake / n)]],
+              f'class counts of the test set, from `{run.run.metrics}`', question.label, align='lrrrr')
+    majority = 'real' if n_real >= n_fake else 'fake'
+    baseline = 100 * max(n_real, n_fake) / n
+    if abs(n_real - n_fake) <= 0.02 * n:
+        doc.para(f'The test set is balanced ({n_fake:,} fake, {n_real:,} real), so a guess scores 50% '
+                 'and accuracy is a fair summary.')
+    else:
+        doc.para(f'There are {n_fake:,} fake and {n_real:,} real test images, fake:real = {ratio:.3f} '
+                 f'(about 1:{n_real / n_fake:.1f}). A classifier that always answers "{majority}" '
+                 f'already reaches {pct(baseline)} accuracy, so accuracy flatters a detector on this set: '
+                 'the ROC and DET curves (Q10-Q12) do not depend on the class ratio and are the '
+                 'fairer measure.')
+    if run.best_epoch is not None:
+        doc.para(f'{run.label} reached {pct(run.at_best("test_acc"))} test accuracy at its best '
+                 f'epoch, against the {pct(baseline)} of always answering "{majority}".')
+
+
+def answer_roc_det(doc: Document, facts: Facts, question: Question) -> None:
+    import numerical_analysis as na
+
+    code_reference(doc, na.get_soft_scores_and_true_labels, na.plot_roc_curve, na.plot_det_curve)
+    doc.para('`get_soft_scores_and_true_labels` runs the checkpoint over the test set in eval mode '
+             'without gradients and returns, for every image in order, its first output (the "real" '
+             'logit), its second output (the "fake" logit) and its label. Both curves use positive '
+             'label 1 (fake), as the assignment asks.')
+    run = run_for(question, facts)
+    add_figure(doc, facts, [run.run.figure('roc_curve'), run.run.figure('det_curve')],
+               f'ROC (left) and DET (right) curves of both outputs of {run.label} on the test set, '
+               'positive label = fake', question.label)
+
+
+def answer_auc(doc: Document, facts: Facts, question: Question) -> None:
+    run = run_for(question, facts)
+    if not run.metrics:
+        doc.para(f'*No metrics file `{run.run.metrics}` (run numerical_analysis.py).*')
+        return
+    first = run.metrics['first_score']['roc_auc']
+    second = run.metrics['second_score']['roc_auc']
+    softmax = run.metrics['softmax_fake_probability']['roc_auc']
+    doc.table(['score (positive label = fake)', 'ROC AUC'],
+              [['first output (real logit)', auc(first)], ['second output (fake logit)', auc(second)],
+               ['softmax P(fake)', auc(softmax)]],
+              f'ROC AUC of each score of {run.label} on the test set, from `{run.run.metrics}`',
+              question.label, align='lr')
+    doc.para('The AUC is the probability that a randomly drawn fake image scores higher than a randomly '
+             'drawn real one: 1 is a perfect ranking, 0.5 a random one.')
+    if second > 0.5 > first:
+        doc.para(f'The second output is trained to be high for fakes, so ranking by it puts fakes first '
+                 f'and its curve lies above the diagonal (AUC {auc(second)}). The first output is '
+                 'trained to be high for *real* images; used as a score for the positive class "fake" '
+                 f'it ranks the images the wrong way round, so its curve lies **under** the diagonal '
+                 f'(AUC {auc(first)} < 0.5). That is not a bug: negating a score turns its AUC into '
+                 f'1 − AUC, so the first output as a "real" detector has AUC {auc(1 - first)}. The two '
+                 f'AUCs need not add up to exactly 1 (here {first + second:.3f}) because the two logits '
+                 'are separate outputs and only their difference, the softmax, is fixed by the '
+                 f'training loss; softmax P(fake) has AUC {auc(softmax)}.')
+    else:
+        doc.para(f'Here the first output has AUC {auc(first)} and the second {auc(second)}. A trained '
+                 'detector puts the second (fake) output\'s curve above the diagonal and the first '
+                 '(real) output\'s curve under it, since the first output is high for real images and '
+                 'the positive class is "fake"; this run does not show that split, so the model ranks '
+                 'the test images little better than chance.')
+
+
+def answer_det(doc: Document, facts: Facts, question: Question) -> None:
+    run = run_for(question, facts)
+    doc.para('A DET curve plots the miss rate (fakes accepted as real, the false-negative rate) against '
+             'the false-alarm rate (reals flagged as fake) as the threshold moves, on normal-deviate '
+             '(probit) axes. Those axes stretch the low-error corners and turn the curve of two '
+             'Gaussian score distributions into a straight line, so good detectors are easier to '
+             'compare than on a ROC plot; lower-left is better. The equal error rate (EER) is where the '
+             'two error rates meet.')
+    if not run.metrics:
+        doc.para(f'*No metrics file `{run.run.metrics}` (run numerical_analysis.py).*')
+        return
+    second = run.metrics['second_score']
+    doc.para(f'For the fake output of {run.label}: EER {pct(100 * second["eer"])}, average precision '
+             f'{auc(second["average_precision"])}, arg-max accuracy '
+             f'{pct(run.metrics["accuracy_at_argmax_percent"])} (from `{run.run.metrics}`). The first '
+             'output, high for real images, is roughly the negative of the second, so its DET curve '
+             'is roughly the second\'s reflected through the centre (both error rates replaced by '
+             'their complements), far from the lower-left corner.')

@@ -1,0 +1,141 @@
+"""The training answers: Trainer (Q4-Q5), the set-up (Q6), curves and best epochs (Q7-8, Q13-14, Q26-27)."""
+from __future__ import annotations
+
+from fmd.reporting.chapters import Question
+from fmd.reporting.code_reference import code_reference
+from fmd.reporting.document import Document
+from fmd.reporting.facts import Facts
+from fmd.reporting.formatting import auc, count, pct
+from fmd.reporting.helpers import (
+    add_figure,
+    data_caveat,
+    missing_run,
+    random_init_reminder,
+    run_for,
+    split_sizes,
+    training_command,
+)
+
+
+def answer_train_one_epoch(doc: Document, facts: Facts, question: Question) -> None:
+    from trainer import Trainer
+
+    code_reference(doc, Trainer.train_one_epoch)
+    devices = sorted({f.record.get('device') for f in facts.runs.values()
+                      if f.record and f.record.get('device')})
+    doc.para('The model goes to training mode (dropout and batch-norm statistics active) and the '
+             'shuffled training loader is read once. For every batch: zero the gradients, forward '
+             'pass, cross-entropy loss, backward pass, optimizer step. The loss is accumulated as '
+             '*loss × batch size* and the correct arg-max predictions are counted, so the epoch\'s '
+             'result, `(mean loss per sample, accuracy in %)`, weighs every sample equally even when '
+             'the last batch is smaller. On CUDA the forward pass runs in mixed precision with a '
+             'gradient scaler; on the CPU in float32.',
+             f'This run trained on: {", ".join(f"`{d}`" for d in devices)}.' if devices else '')
+
+
+def answer_evaluate(doc: Document, facts: Facts, question: Question) -> None:
+    from trainer import Trainer
+
+    code_reference(doc, Trainer.evaluate_model_on_dataloader, Trainer.validate, Trainer.test)
+    doc.para('Evaluation puts the model in eval mode (dropout off, batch-norm uses its running '
+             'statistics), disables gradients (`torch.no_grad`) and computes the same two numbers as '
+             'training, mean loss per sample and accuracy, without changing the weights; the previous '
+             'mode is restored afterwards. `validate` and `test` call it on the validation and test '
+             'sets. `Trainer.run` trains, validates and tests every epoch, logs all six curves to '
+             '`out/<dataset>_<model>_<optimizer>.json` and saves a checkpoint whenever the validation '
+             'accuracy improves.')
+
+
+def answer_train_simplenet(doc: Document, facts: Facts, question: Question) -> None:
+    run = run_for(question, facts)
+    models = facts.models
+    fc1_share = 100 * models.simplenet_fc1_params / models.simplenet_params
+    doc.para('**Set-up.** SimpleNet is three convolutions, each followed by ReLU and 2×2 max-pooling, '
+             'then three fully connected layers: ' + ', '.join(models.simplenet_layers) + f'. It has '
+             f'{count(models.simplenet_params)} parameters, {fc1_share:.1f}% of them in `fc1`.')
+    if missing_run(doc, run):
+        return
+    doc.code(training_command(run))
+    doc.para(f'This run: {run.epochs} epoch(s) on `{run.record.get("device", "n/a")}`, '
+             f'{run.seconds_per_epoch:.1f} s per epoch (training plus the validation and test passes); '
+             f'split sizes {split_sizes(facts, run.run.dataset) or "n/a"}.' if run.seconds_per_epoch
+             else '')
+    doc.para('**Why this set-up.** The loss is the cross-entropy of the two logits, i.e. the negative '
+             'log-likelihood of a softmax classifier: a differentiable stand-in for the error rate '
+             'that also rewards confident correct answers. Adam adapts the step size of every '
+             'parameter from running moments of its gradient, so its default learning rate of 0.001 '
+             'usually works without much tuning. The random crop and flip are label-preserving '
+             'changes that make memorising the training images harder. The validation set chooses '
+             'the epoch (the checkpoint is rewritten only when validation accuracy improves) and the '
+             'test set is reported only at that epoch, so no choice is tuned on the test set and its '
+             'accuracy stays an unbiased estimate.')
+
+
+def answer_curves(doc: Document, facts: Facts, question: Question) -> None:
+    run = run_for(question, facts)
+    if question.number == 13 and run.record:
+        doc.para(f'SimpleNet is trained on `synthetic_dataset` exactly as in Q6 '
+                 f'({run.epochs} epoch(s); split sizes {split_sizes(facts, run.run.dataset) or "n/a"}):')
+        doc.code(training_command(run))
+    if question.number == 26:
+        doc.para(random_init_reminder(facts))
+    add_figure(doc, facts, [run.run.figure('losses_plot'), run.run.figure('accuracies_plot')],
+               f'mean loss per sample (left) and accuracy (right) of {run.label}, by epoch, on the '
+               'training, validation and test sets', question.label)
+    if missing_run(doc, run):
+        return
+    record = run.record
+    train_loss, val_loss = record['train_loss'], record['val_loss']
+    train_acc, val_acc = record['train_acc'], record['val_acc']
+    if run.epochs == 1:
+        doc.para('This run trained for a single epoch, so every curve is one point and the plots show '
+                 f'no trend: training loss {train_loss[0]:.3f}, validation loss {val_loss[0]:.3f}, '
+                 f'validation accuracy {pct(val_acc[0])}.')
+        return
+    sentences = [f'Over {run.epochs} epochs the training loss went from {train_loss[0]:.3f} to '
+                 f'{train_loss[-1]:.3f} and the training accuracy from {pct(train_acc[0])} to '
+                 f'{pct(train_acc[-1])}; validation accuracy ranged from {pct(min(val_acc))} to '
+                 f'{pct(max(val_acc))}, highest at epoch {run.best_epoch}.']
+    lowest = val_loss.index(min(val_loss)) + 1
+    if lowest < run.epochs and train_loss[-1] < train_loss[lowest - 1]:
+        sentences.append(f'The validation loss was lowest at epoch {lowest} and then rose while the '
+                         'training loss kept falling: the start of over-fitting, which the '
+                         'best-validation checkpoint guards against.')
+    elif lowest == run.epochs:
+        sentences.append('The validation loss was still falling at the last epoch, so more epochs '
+                         'might still help.')
+    if max(val_acc) - min(val_acc) < 1e-9:
+        sentences.append(f'The validation accuracy never moved from {pct(val_acc[0])}: the model '
+                         'predicts the same way for every validation image.')
+    sentences.append('The training figures are measured during the epoch, on augmented images and '
+                     'while the weights change, so they are not strictly comparable with the '
+                     'validation and test figures measured after it.')
+    doc.para(*sentences)
+
+
+def answer_best_epoch(doc: Document, facts: Facts, question: Question) -> None:
+    run = run_for(question, facts)
+    if missing_run(doc, run):
+        return
+    record, best = run.record, run.best_epoch
+    rows = [[f'{e + 1}' + (' (best)' if e + 1 == best else ''), pct(record['train_acc'][e]),
+             pct(record['val_acc'][e]), pct(record['test_acc'][e])] for e in range(run.epochs)]
+    doc.table(['epoch', 'train accuracy', 'validation accuracy', 'test accuracy'], rows,
+              f'accuracy of {run.label} per epoch, from `{run.run.log}`', question.label, align='lrrr')
+    doc.para(f'**Best validation accuracy: {pct(run.at_best("val_acc"))}, at epoch {best}. Test '
+             f'accuracy at that epoch: {pct(run.at_best("test_acc"))}.** That epoch\'s weights are the '
+             f'checkpoint `{run.run.checkpoint}` that every later analysis loads.')
+    if question.number == 27:
+        simple = facts.run('synthetic_dataset', 'SimpleNet')
+        if simple.record:
+            doc.para(f'For comparison, SimpleNet on the same data: {pct(simple.at_best("val_acc"))} '
+                     f'validation and {pct(simple.at_best("test_acc"))} test accuracy (Q14).')
+        if run.metrics:
+            doc.para(f'On the test set the fake output of {run.label} has ROC AUC '
+                     f'{auc(run.fake_auc())}' + (f' (SimpleNet: {auc(simple.fake_auc())})'
+                                                  if simple.metrics else '') + '.')
+        add_figure(doc, facts, [run.run.figure('roc_curve'), run.run.figure('det_curve')],
+                   f'ROC (left) and DET (right) curves of both outputs of {run.label} on the test '
+                   'set, positive label = fake', question.label)
+        doc.para(random_init_reminder(facts))
+    doc.para(data_caveat(facts), small=True)
