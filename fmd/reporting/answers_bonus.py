@@ -10,6 +10,7 @@ from fmd.reporting.helpers import add_figure, data_caveat
 
 
 def answer_bonus(doc: Document, facts: Facts) -> None:
+    """The bonus entry: the parameter budget, BonusNet's design, its test results against SimpleNet."""
     import bonus_main
     import bonus_model
 

@@ -38,6 +38,7 @@ def chance_figures(run: RunFacts) -> dict | None:
 
 
 def answer_chance(doc: Document, facts: Facts, question: Question) -> None:
+    """Q16: SimpleNet against the majority baseline and the AUC chance band, and why it fails or not."""
     run = run_for(question, facts)
     figures = chance_figures(run)
     if figures is None:

@@ -11,6 +11,7 @@ from fmd.reporting.helpers import add_figure
 
 
 def answer_getitem(doc: Document, facts: Facts, question: Question) -> None:
+    """Q1: what `dataset[index]` returns and how, quoting FacesDataset.__getitem__."""
     from faces_dataset import FacesDataset
 
     code_reference(doc, FacesDataset.__getitem__)
@@ -25,6 +26,7 @@ def answer_getitem(doc: Document, facts: Facts, question: Question) -> None:
 
 
 def answer_len(doc: Document, facts: Facts, question: Question) -> None:
+    """Q2: what len() counts, and every split's size as found in the data folder."""
     from faces_dataset import FacesDataset
 
     code_reference(doc, FacesDataset.__len__)
@@ -45,6 +47,7 @@ def answer_len(doc: Document, facts: Facts, question: Question) -> None:
 
 
 def answer_samples(doc: Document, facts: Facts, question: Question) -> None:
+    """Q3: the real/fake sample figure, described for demo or course data."""
     import plot_samples_of_faces_datasets as samples
 
     code_reference(doc, samples.main)

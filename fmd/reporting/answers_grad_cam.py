@@ -12,6 +12,7 @@ from fmd.reporting.model_facts import INPUT_SIZE
 
 
 def answer_grad_cam_code(doc: Document, facts: Facts, question: Question) -> None:
+    """Q33: how Grad-CAM works and what get_grad_cam_visualization does, with conv3 sizes."""
     import grad_cam_analysis
 
     code_reference(doc, grad_cam_analysis.get_grad_cam_visualization)
@@ -31,6 +32,7 @@ def answer_grad_cam_code(doc: Document, facts: Facts, question: Question) -> Non
 
 
 def answer_grad_cam_figures(doc: Document, facts: Facts, question: Question) -> None:
+    """Q34: the real and fake Grad-CAM figure of every run that has one."""
     for run in runs.ASSIGNMENT_RUNS:
         if 'grad_cam' not in run.analyses:
             continue
@@ -44,6 +46,7 @@ def answer_grad_cam_figures(doc: Document, facts: Facts, question: Question) -> 
 
 
 def answer_grad_cam_compare(doc: Document, facts: Facts, question: Question) -> None:
+    """Q35: Grad-CAM's resolution, how it differs from saliency, what one image per class supports."""
     models = facts.models
     doc.para(f'**Resolution.** SimpleNet\'s `conv3` map is {models.simplenet_conv3_map[1]}×'
              f'{models.simplenet_conv3_map[2]}, so its Grad-CAM can outline parts of a face; '

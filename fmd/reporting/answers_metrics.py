@@ -12,6 +12,7 @@ from fmd.reporting.helpers import add_figure, run_for
 
 
 def answer_proportion(doc: Document, facts: Facts, question: Question) -> None:
+    """Q9/Q15: the test set's fake:real ratio and what it does to accuracy as a measure."""
     run = run_for(question, facts)
     if not run.metrics:
         doc.para(f'*No metrics file `{run.run.metrics}` (run numerical_analysis.py).*')
@@ -39,6 +40,7 @@ def answer_proportion(doc: Document, facts: Facts, question: Question) -> None:
 
 
 def answer_roc_det(doc: Document, facts: Facts, question: Question) -> None:
+    """Q10: how the soft scores are read, and the ROC and DET figure."""
     import numerical_analysis as na
 
     code_reference(doc, na.get_soft_scores_and_true_labels, na.plot_roc_curve, na.plot_det_curve)
@@ -53,6 +55,7 @@ def answer_roc_det(doc: Document, facts: Facts, question: Question) -> None:
 
 
 def answer_auc(doc: Document, facts: Facts, question: Question) -> None:
+    """Q11: each score's ROC AUC, and why the real logit's curve lies under the diagonal."""
     run = run_for(question, facts)
     if not run.metrics:
         doc.para(f'*No metrics file `{run.run.metrics}` (run numerical_analysis.py).*')
@@ -86,6 +89,7 @@ def answer_auc(doc: Document, facts: Facts, question: Question) -> None:
 
 
 def answer_det(doc: Document, facts: Facts, question: Question) -> None:
+    """Q12: how to read a DET curve, with the fake score's EER and average precision."""
     run = run_for(question, facts)
     doc.para('A DET curve plots the miss rate (fakes accepted as real, the false-negative rate) against '
              'the false-alarm rate (reals flagged as fake) as the threshold moves, on normal-deviate '

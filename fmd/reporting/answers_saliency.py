@@ -11,6 +11,7 @@ from fmd.reporting.helpers import add_figure, data_caveat, random_init_reminder,
 
 
 def answer_saliency_code(doc: Document, facts: Facts, question: Question) -> None:
+    """Q28: what compute_gradient_saliency_maps and compute_mean_saliency_maps compute."""
     import saliency_map
 
     code_reference(doc, saliency_map.compute_gradient_saliency_maps,
@@ -24,6 +25,7 @@ def answer_saliency_code(doc: Document, facts: Facts, question: Question) -> Non
 
 
 def answer_saliency_theory(doc: Document, facts: Facts, question: Question) -> None:
+    """Q29: why the gradient of the logit shows what a decision is sensitive to, and its limits."""
     doc.para('Simonyan, Vedaldi and Zisserman (2014) linearise the network around an image x: for the '
              'class score S_c, S_c(x + δ) ≈ S_c(x) + w·δ with w = ∂S_c/∂x. The magnitude |w| at a pixel '
              'says how much a small change of that pixel would change the score, so bright pixels are '
@@ -75,6 +77,7 @@ def strongest_lattice(stats: dict) -> tuple[int, float, float] | None:
 
 
 def answer_saliency_figures(doc: Document, facts: Facts, question: Question) -> None:
+    """Q30/Q31: one run's saliency figures, with its statistics and its test accuracy for context."""
     run = run_for(question, facts)
     if run.run.model == 'XceptionBased':
         doc.para(random_init_reminder(facts))
@@ -101,6 +104,7 @@ def answer_saliency_figures(doc: Document, facts: Facts, question: Question) -> 
 
 
 def answer_saliency_compare(doc: Document, facts: Facts, question: Question) -> None:
+    """Q32: what each model's maps should show, against what their statistics do show."""
     simple = facts.saliency.get(('fakes_dataset', 'SimpleNet'))
     xception = facts.saliency.get(('synthetic_dataset', 'XceptionBased'))
     doc.para('**What to expect.** A face swap changes the inner face and leaves a blending boundary, '

@@ -18,6 +18,7 @@ from fmd.reporting.helpers import (
 
 
 def answer_train_one_epoch(doc: Document, facts: Facts, question: Question) -> None:
+    """Q4: one training epoch step by step, and the devices this run trained on."""
     from trainer import Trainer
 
     code_reference(doc, Trainer.train_one_epoch)
@@ -34,6 +35,7 @@ def answer_train_one_epoch(doc: Document, facts: Facts, question: Question) -> N
 
 
 def answer_evaluate(doc: Document, facts: Facts, question: Question) -> None:
+    """Q5: evaluation without gradients, and how Trainer.run uses it each epoch."""
     from trainer import Trainer
 
     code_reference(doc, Trainer.evaluate_model_on_dataloader, Trainer.validate, Trainer.test)
@@ -47,6 +49,7 @@ def answer_evaluate(doc: Document, facts: Facts, question: Question) -> None:
 
 
 def answer_train_simplenet(doc: Document, facts: Facts, question: Question) -> None:
+    """Q6: SimpleNet's layers, this run's command and timing, and why the loss, optimizer and splits."""
     run = run_for(question, facts)
     models = facts.models
     fc1_share = 100 * models.simplenet_fc1_params / models.simplenet_params
@@ -72,6 +75,7 @@ def answer_train_simplenet(doc: Document, facts: Facts, question: Question) -> N
 
 
 def answer_curves(doc: Document, facts: Facts, question: Question) -> None:
+    """Q7/Q13/Q26: the loss and accuracy figure of a run, and what its curves did."""
     run = run_for(question, facts)
     if question.number == 13 and run.record:
         doc.para(f'SimpleNet is trained on `synthetic_dataset` exactly as in Q6 '
@@ -114,6 +118,7 @@ def answer_curves(doc: Document, facts: Facts, question: Question) -> None:
 
 
 def answer_best_epoch(doc: Document, facts: Facts, question: Question) -> None:
+    """Q8/Q14/Q27: accuracy per epoch, the best-validation epoch and its test accuracy."""
     run = run_for(question, facts)
     if missing_run(doc, run):
         return

@@ -11,6 +11,7 @@ from fmd.reporting.model_facts import INPUT_SIZE
 
 
 def answer_transfer(doc: Document, facts: Facts, question: Question) -> None:
+    """Q17: why fine-tuning an ImageNet network helps, and how Xception started in this run."""
     size = n_train(facts, 'synthetic_dataset')
     faces = f'{size:,}' if size else 'a few thousand'
     doc.para('A network trained on ImageNet\'s 1.2 million images has learnt general visual features '
@@ -32,6 +33,7 @@ def answer_transfer(doc: Document, facts: Facts, question: Question) -> None:
 
 
 def answer_separable(doc: Document, facts: Facts, question: Question) -> None:
+    """Q18: the depthwise separable convolution and how many weights it saves, counted in the model."""
     from xception import SeparableConv2d
 
     example = facts.models.separable_example
@@ -49,6 +51,7 @@ def answer_separable(doc: Document, facts: Facts, question: Question) -> None:
 
 
 def answer_structure(doc: Document, facts: Facts, question: Question) -> None:
+    """Q19: Xception's entry, middle and exit flows, with layer counts read from the model."""
     models = facts.models
     doc.para(f'The backbone has {models.n_plain_convs} ordinary convolutions, '
              f'{models.n_separable} separable convolutions and {models.n_shortcut_convs} 1×1 shortcut '
@@ -77,6 +80,7 @@ def answer_structure(doc: Document, facts: Facts, question: Question) -> None:
 
 
 def answer_input_and_fc(doc: Document, facts: Facts, question: Question) -> None:
+    """Q20: the input sizes Xception accepts and its original 1000-class classifier."""
     n_in, n_out = facts.models.backbone_fc
     doc.para('Xception was trained on ImageNet at 299×299 pixels (a 10×10 final feature map). Because '
              'the feature map is reduced by global average pooling before the classifier, any input of '
@@ -87,6 +91,7 @@ def answer_input_and_fc(doc: Document, facts: Facts, question: Question) -> None
 
 
 def answer_features(doc: Document, facts: Facts, question: Question) -> None:
+    """Q21: the number of features the backbone hands to the classifier, and where they come from."""
     n_in, _ = facts.models.backbone_fc
     channels, height, width = facts.models.feature_map
     doc.para(f'**{n_in} features** (`model.fc.in_features` = {n_in}). The last separable convolution, '
@@ -98,6 +103,7 @@ def answer_features(doc: Document, facts: Facts, question: Question) -> None:
 
 
 def answer_backbone_params(doc: Document, facts: Facts, question: Question) -> None:
+    """Q22: the backbone's trainable parameters, split into classifier and feature extractor."""
     from utils import get_nof_params
 
     models = facts.models
@@ -115,6 +121,7 @@ def answer_backbone_params(doc: Document, facts: Facts, question: Question) -> N
 
 
 def answer_head(doc: Document, facts: Facts, question: Question) -> None:
+    """Q23: the MLP head that get_xception_based_model puts in place of fc."""
     from models import get_xception_based_model
 
     code_reference(doc, get_xception_based_model)
@@ -126,6 +133,7 @@ def answer_head(doc: Document, facts: Facts, question: Question) -> None:
 
 
 def answer_based_params(doc: Document, facts: Facts, question: Question) -> None:
+    """Q24: the Xception-based model's parameters against the backbone's."""
     models = facts.models
     rows = [['Xception backbone (1000-class fc)', count(models.backbone_params)],
             ['Xception-based model (MLP head)', count(models.based_params)],
@@ -143,6 +151,7 @@ def answer_based_params(doc: Document, facts: Facts, question: Question) -> None
 
 
 def answer_train_xception(doc: Document, facts: Facts, question: Question) -> None:
+    """Q25: the Xception training command, its timing and its initial weights."""
     run = facts.xception
     if missing_run(doc, run):
         return

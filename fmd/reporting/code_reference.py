@@ -18,6 +18,7 @@ def signature_text(function: Any, width: int = 82) -> str:
     empty = inspect.Parameter.empty
 
     def annotation(value: Any) -> str:
+        """An annotation as written: strings (postponed annotations) as they are, types formatted."""
         return value if isinstance(value, str) else inspect.formatannotation(value)
 
     parts, star_done = [], False

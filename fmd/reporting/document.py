@@ -13,6 +13,8 @@ from pathlib import Path
 
 @dataclass
 class Heading:
+    """A title (1), chapter (2) or question (3) heading."""
+
     level: int  # 1 title, 2 chapter, 3 question
     text: str
     anchor: str | None = None  # e.g. 'Q7': recorded with the page it starts on
@@ -20,22 +22,30 @@ class Heading:
 
 @dataclass
 class Paragraph:
+    """One paragraph of inline-markup text; small for notes and caveats."""
+
     text: str
     small: bool = False
 
 
 @dataclass
 class Bullets:
+    """A bulleted list, one inline-markup item each."""
+
     items: list[str]
 
 
 @dataclass
 class Code:
+    """A block of Python source, shown monospaced."""
+
     text: str
 
 
 @dataclass
 class Table:
+    """A table of text cells, numbered when it has a caption."""
+
     header: list[str]
     rows: list[list[str]]
     caption: str = ''
@@ -47,6 +57,8 @@ class Table:
 
 @dataclass
 class Figure:
+    """One or more images side by side under one numbered caption."""
+
     paths: list[Path]  # one image, or several side by side under one caption
     caption: str
     label: str = ''  # 'Figure 7 (Q10)', set when added
@@ -55,6 +67,8 @@ class Figure:
 
 @dataclass
 class PageBreak:
+    """Start a new PDF page (nothing in the Markdown)."""
+
     pass
 
 
@@ -70,6 +84,7 @@ class Document:
     n_tables: int = 0
 
     def heading(self, level: int, text: str, anchor: str | None = None) -> None:
+        """Add a heading; `anchor` records the PDF page it lands on."""
         self.blocks.append(Heading(level, text, anchor))
 
     def para(self, *sentences: str, small: bool = False) -> None:
@@ -79,17 +94,21 @@ class Document:
             self.blocks.append(Paragraph(text, small))
 
     def bullets(self, items: list[str]) -> None:
+        """Add a bulleted list (nothing for an empty one)."""
         if items:
             self.blocks.append(Bullets(list(items)))
 
     def code(self, text: str) -> None:
+        """Add a code block."""
         self.blocks.append(Code(text))
 
     def page_break(self) -> None:
+        """Add a PDF page break."""
         self.blocks.append(PageBreak())
 
     def table(self, header: list[str], rows: list[list[str]], caption: str = '', question: str = '',
               **options) -> Table:
+        """Add a table; a captioned one is numbered 'Table N (question)'."""
         label = ''
         if caption:  # only captioned tables are numbered
             self.n_tables += 1
@@ -100,6 +119,7 @@ class Document:
 
     def figure(self, paths: Path | list[Path], caption: str, question: str = '',
                width: float = 1.0) -> Figure:
+        """Add a figure numbered 'Figure N (question)'."""
         self.n_figures += 1
         where = f' ({question})' if question else ''
         paths = [Path(p) for p in paths] if isinstance(paths, list | tuple) else [Path(paths)]
@@ -109,6 +129,7 @@ class Document:
 
 
 def _md_cell(text: str) -> str:
+    """A table cell made safe for one Markdown table row (pipes escaped, no newlines)."""
     return text.replace('|', '\\|').replace('\n', ' ')
 
 

@@ -16,10 +16,12 @@ def auc(value: float | None) -> str:
 
 
 def count(value: int | None) -> str:
+    """A whole number with thousands separators: '16,901,762'."""
     return 'n/a' if value is None else f'{value:,}'
 
 
 def duration(seconds: float) -> str:
+    """Seconds as '1 h 2 min 3 s', '2 min 3 s' or '3 s'."""
     minutes, rest = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     if hours:

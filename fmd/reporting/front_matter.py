@@ -36,6 +36,7 @@ HEADLINE_HEADER = ['model', 'dataset', 'epochs', 'best val acc (epoch)', 'test a
 
 
 def front_page(doc: Document, facts: Facts) -> None:
+    """Title, the run at a glance (data, device, time, seed, initialisation), the headline table."""
     doc.heading(1, TITLE)
     doc.para(f'**{SUBTITLE}.** {COURSE}. Written by `fmd.reporting` on {time.strftime("%Y-%m-%d %H:%M")} '
              'from the files of one run of `run_me.sh`.')
@@ -84,6 +85,7 @@ def front_page(doc: Document, facts: Facts) -> None:
 
 
 def appendix(doc: Document, facts: Facts) -> None:
+    """Appendix A (run_me.sh's step timings) and B (every missing input, listed once)."""
     doc.heading(2, 'Appendix')
     doc.heading(3, 'A. Steps of run_me.sh', anchor='appendix-a')
     if facts.timings:

@@ -24,6 +24,7 @@ def read_json(path: Path, missing: list[str]) -> Any:
 
 
 def gather_runs(missing: list[str]) -> dict[tuple[str, str], RunFacts]:
+    """Each assignment run's last training record and its metrics file, noting what is missing."""
     gathered = {}
     for run in runs.ASSIGNMENT_RUNS:
         records = read_json(run.log, missing)
@@ -78,6 +79,7 @@ def gather_split_counts(data: dict) -> dict[str, dict[str, tuple[int, int]]]:
 
 
 def gather_timings(missing: list[str]) -> list[dict]:
+    """run_me.sh's step timings (step, seconds, peak RSS), from its TSV file."""
     if not runs.TIMINGS.is_file():
         missing.append(f'{runs.TIMINGS} (not found)')
         return []
@@ -93,6 +95,7 @@ def gather_timings(missing: list[str]) -> list[dict]:
 
 
 def gather(missing: list[str] | None = None) -> Facts:
+    """Every fact the report needs, read from the run folders; `missing` collects what is not there."""
     missing = [] if missing is None else missing
     gathered = gather_runs(missing)
     data = gather_data(gathered)

@@ -22,10 +22,12 @@ def add_figure(doc: Document, facts: Facts, paths: list[Path], caption: str, que
 
 
 def run_for(question: Question, facts: Facts) -> RunFacts:
+    """The training run a question is about (QUESTION_RUNS)."""
     return facts.run(*QUESTION_RUNS[question.number])
 
 
 def missing_run(doc: Document, run: RunFacts) -> bool:
+    """Note a run's missing training log in the entry; True when it is missing."""
     if run.record is None:
         doc.para(f'*No training log `{run.run.log}`: train {run.label} (run_me.sh) to answer this.*')
         return True
@@ -33,6 +35,7 @@ def missing_run(doc: Document, run: RunFacts) -> bool:
 
 
 def training_command(run: RunFacts) -> str:
+    """The train_main.py command line that reproduces the run, from its log."""
     record = run.record or {}
     optimizer = record.get('optimizer', {})
     lr = optimizer.get('params', {}).get('lr', 'n/a')
@@ -41,6 +44,7 @@ def training_command(run: RunFacts) -> str:
 
 
 def data_caveat(facts: Facts) -> str:
+    """A warning that demo numbers show the pipeline working, not real-face performance."""
     if facts.demo:
         return ('The data of this run is the generated demo stand-in, not the course data, so the '
                 'numbers show that the pipeline works, not how it does on real faces.')
@@ -48,6 +52,7 @@ def data_caveat(facts: Facts) -> str:
 
 
 def random_init_caveat(facts: Facts) -> str:
+    """The long warning that Xception had no ImageNet weights in this run."""
     if not facts.xception_random:
         return ''
     run = facts.xception
@@ -59,16 +64,19 @@ def random_init_caveat(facts: Facts) -> str:
 
 
 def random_init_reminder(facts: Facts) -> str:
+    """A one-line reminder of the random initialisation, for later chapters."""
     return ('*Xception was randomly initialised in this run (no ImageNet weights; see Q17).*'
             if facts.xception_random else '')
 
 
 def n_train(facts: Facts, dataset: str) -> int | None:
+    """The number of training images of `dataset`, if its folder was found."""
     counts = facts.split_counts.get(dataset, {}).get('train')
     return sum(counts) if counts else None
 
 
 def split_sizes(facts: Facts, dataset: str) -> str:
+    """'train 42, val 42, test 21': the size of each split of `dataset`."""
     counts = facts.split_counts.get(dataset, {})
     parts = [f'{part} {sum(counts[part]):,}' for part in DATASET_PARTS if part in counts]
     return ', '.join(parts)

@@ -56,6 +56,7 @@ def gather_models() -> ModelFacts:
         seen: dict[int, tuple[int, ...]] = {}
 
         def record(module: nn.Module, _inputs: Any, out: torch.Tensor) -> None:  # None: output kept
+            """Forward hook: keep the first output shape seen for the module."""
             seen.setdefault(id(module), tuple(out.shape[1:]))
 
         handles = [layer.register_forward_hook(record) for layer in layers]

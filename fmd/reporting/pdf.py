@@ -5,6 +5,7 @@ from pathlib import Path
 
 from fpdf.enums import XPos, YPos
 
+from fmd.core.atomic_io import atomic_write
 from fmd.reporting.document import (
     Block,
     Bullets,
@@ -36,6 +37,7 @@ def estimated_height(pdf: ReportPDF, block: Block | None) -> float:
 
 
 def draw_heading(pdf: ReportPDF, block: Heading, following: Block | None = None) -> None:
+    """A heading on a new page (chapters) or with room for what follows; records its anchor."""
     sizes = {1: 20.0, 2: 15.0, 3: 11.5}
     size = sizes.get(block.level, 11.0)
     if block.level == 2 and pdf.get_y() > MARGIN + 1:
@@ -78,6 +80,5 @@ def to_pdf(document: Document, path: Path, title: str) -> dict[str, int]:
             draw_heading(pdf, block, following)
         else:
             RENDERERS[type(block)](pdf, block)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pdf.output(str(path))
+    atomic_write(path, lambda handle: handle.write(bytes(pdf.output())))  # never a half-written PDF
     return {'pages': pdf.page_no(), **pdf.anchors}

@@ -20,6 +20,7 @@ def image_ratios(block: Figure) -> list[float]:
 
 
 def figure_height(pdf: ReportPDF, block: Figure) -> float:
+    """The height the images get: the row fits the figure width, at most FIGURE_MAX_HEIGHT."""
     if not all(path.is_file() for path in block.paths):
         return 10.0
     ratios = image_ratios(block)

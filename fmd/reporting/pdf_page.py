@@ -37,6 +37,7 @@ class ReportPDF(FPDF):
     """A4, 20 mm margins, DejaVu fonts, a running header and 'page N of M' footers."""
 
     def __init__(self, title: str) -> None:
+        """Register the DejaVu fonts, margins, page breaks and the document title."""
         super().__init__(orientation='P', unit='mm', format='A4')
         self.report_title = title
         for style, suffix in (('', ''), ('B', '-Bold'), ('I', '-Oblique'), ('BI', '-BoldOblique')):
@@ -50,6 +51,7 @@ class ReportPDF(FPDF):
         self.anchors: dict[str, int] = {}
 
     def header(self) -> None:
+        """The running title and a rule on every page but the first."""
         if self.page_no() == 1:
             return
         self.set_y(10)
@@ -62,6 +64,7 @@ class ReportPDF(FPDF):
         self.set_y(MARGIN)
 
     def footer(self) -> None:
+        """'page N of M' centred at the foot of every page."""
         self.set_y(-13)
         self.set_font('Sans', '', 8)
         self.set_text_color(120, 120, 120)
@@ -70,6 +73,7 @@ class ReportPDF(FPDF):
 
     @property
     def text_width(self) -> float:
+        """Width between the left and right margins."""
         return self.w - self.l_margin - self.r_margin
 
     @property

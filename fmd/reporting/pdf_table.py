@@ -10,6 +10,7 @@ from fmd.reporting.pdf_text import draw_caption
 
 
 def draw_table(pdf: ReportPDF, block: Table) -> None:
+    """Caption, then the rows with a bold shaded heading row; short tables kept on one page."""
     n = len(block.header)
     aligns = (block.align or 'l' * n).ljust(n, 'l')
     align_names = {'l': 'LEFT', 'r': 'RIGHT', 'c': 'CENTER'}

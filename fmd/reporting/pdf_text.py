@@ -8,6 +8,7 @@ from fmd.reporting.pdf_page import BODY_SIZE, CODE_FILL, CODE_SIZE, LINE, MARGIN
 
 
 def draw_paragraph(pdf: ReportPDF, block: Paragraph) -> None:
+    """A paragraph of inline markup at body or small size."""
     size = SMALL_SIZE if block.small else BODY_SIZE
     pdf.set_x(pdf.l_margin)
     pdf.inline(block.text, size=size, line=size * 0.47)
@@ -16,6 +17,7 @@ def draw_paragraph(pdf: ReportPDF, block: Paragraph) -> None:
 
 
 def draw_bullets(pdf: ReportPDF, block: Bullets) -> None:
+    """A bulleted list, each item indented after its bullet."""
     indent = 5.0
     for item in block.items:
         pdf.set_x(pdf.l_margin)
@@ -45,6 +47,7 @@ def draw_code(pdf: ReportPDF, block: Code) -> None:
 
 
 def draw_caption(pdf: ReportPDF, label: str, caption: str) -> None:
+    """'Figure 3 (Q7): ' in bold, then the caption's inline markup, small."""
     pdf.set_x(pdf.l_margin)
     pdf.set_font('Sans', 'B', SMALL_SIZE)
     pdf.write(4.3, f'{label}: ')
