@@ -2,6 +2,7 @@
 facts, the Markdown writer, code quoting, and the command line (--out, --help)."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from fmd.reporting.code_reference import signature_text
 from fmd.reporting.document import Document, Paragraph, Table, to_markdown
 from fmd.reporting.facts import Facts, RunFacts
 from fmd.reporting.formatting import auc, count, duration, pct
+from fmd.reporting.prose import PROSE_FILE, prose, sections
 from fmd.reporting.questions import QUESTIONS, chapter_of
 from helpers import PROJECT_ROOT, script_env
 
@@ -66,6 +68,14 @@ def test_the_proportion_answer_on_a_balanced_test_set() -> None:
     answer_proportion(doc, hand_made_facts(10, 10), QUESTIONS[8])
     assert doc.blocks[1].text == ('The test set is balanced (10 fake, 10 real), so a guess scores 50% '
                                   'and accuracy is a fair summary.')
+
+
+def test_every_prose_key_an_answer_asks_for_is_in_prose_md_and_every_section_is_used() -> None:
+    asked = {key for path in PROSE_FILE.parent.glob('answers_*.py')
+             for key in re.findall(r"prose\('([^']+)'\)", path.read_text())}
+    assert asked == set(sections()) and len(asked) == 22
+    assert prose('saliency.border').startswith("Part of the lean to the centre is the architecture's own: ")
+    assert all('  ' not in text and '\n' not in text for text in sections().values())
 
 
 def test_the_strongest_lattice_is_the_shortest_period_near_the_top_share() -> None:

@@ -7,6 +7,7 @@ from fmd.reporting.document import Document
 from fmd.reporting.facts import Facts
 from fmd.reporting.formatting import auc, count, pct
 from fmd.reporting.helpers import add_figure, data_caveat
+from fmd.reporting.prose import prose
 
 
 def answer_bonus(doc: Document, facts: Facts) -> None:
@@ -22,18 +23,7 @@ def answer_bonus(doc: Document, facts: Facts) -> None:
              f'i.e. {limit:,}. BonusNet has **{params:,}** ({100 * params / models.simplenet_params:.2f}%'
              f' of SimpleNet): {"within" if params <= limit else "OVER"} the limit.')
     code_reference(doc, bonus_model.my_bonus_model, bonus_main.main)
-    doc.para('**Design.** A manipulated region is rendered or pasted from another source, so its '
-             'noise and resampling traces differ from the rest of the photo. BonusNet therefore does '
-             'not learn from raw pixels: three fixed SRM high-pass filters per colour channel and two '
-             'learned *constrained* 5×5 filters (Bayar and Stamm: centre −1, the other weights sum to '
-             '1, so they see residuals, not content) extract noise residuals, whose magnitude and the '
-             'colour are averaged over 4×4 cells into an 18×64×64 map; coarser 8×8 and 16×16 averages '
-             'are added to the deeper features. A 3×3 stem and six depthwise-separable blocks with '
-             'batch norm and shortcuts (the Xception idea at a small scale) reduce it to 256×8×8. '
-             'Instead of global average pooling, a *global depthwise convolution* learns one weight per '
-             'position and channel: faces are roughly centred, so the network can compare the face '
-             'with its surroundings. Dropout and a linear 256→2 layer give the logits. The design was '
-             'chosen on validation sets only, real Photoshop composites included (README, "Bonus").')
+    doc.para(prose('bonus.design'))
     simple = facts.run('fakes_dataset', 'SimpleNet')
     rows = []
     if facts.bonus:
@@ -53,8 +43,6 @@ def answer_bonus(doc: Document, facts: Facts) -> None:
                'ROC (left) and DET (right) curves of BonusNet on the fakes_dataset test set', 'Bonus')
     bonus_auc = bonus.get('roc_auc')
     if facts.demo and bonus_auc is not None and simple.metrics and bonus_auc > simple.fake_auc():
-        doc.para('On the demo data the fakes carry exactly the noise trace BonusNet was built to '
-                 'find, so its margin over SimpleNet here overstates what to expect on the course '
-                 'data.', small=True)
+        doc.para(prose('bonus.demo-margin'), small=True)
     elif facts.demo:
         doc.para(data_caveat(facts), small=True)

@@ -8,6 +8,7 @@ from fmd.reporting.document import Document
 from fmd.reporting.facts import Facts, RunFacts
 from fmd.reporting.formatting import auc, pct
 from fmd.reporting.helpers import add_figure, data_caveat, n_train, run_for
+from fmd.reporting.prose import prose
 
 
 def near_chance(run: RunFacts) -> bool | None:
@@ -63,10 +64,7 @@ def answer_chance(doc: Document, facts: Facts, question: Question) -> None:
              'Mann-Whitney statistic).')
     fc_share = 100 * facts.models.simplenet_fc1_params / facts.models.simplenet_params
     if better:
-        doc.para('**So SimpleNet does better than chance here**, though far from the face-swap '
-                 'result of Chapter 1: a GAN face has no swapped region to find; its traces are faint, '
-                 'image-wide, high-frequency patterns that SimpleNet\'s max-pooled 7×7 convolutions '
-                 'pick up only partly.')
+        doc.para(prose('chance.better'))
     else:
         record = run.record
         train_acc, val_acc = record['train_acc'][-1], record['val_acc'][-1]

@@ -9,6 +9,7 @@ from fmd.reporting.facts import Facts
 from fmd.reporting.formatting import auc
 from fmd.reporting.helpers import add_figure, data_caveat
 from fmd.reporting.model_facts import INPUT_SIZE
+from fmd.reporting.prose import prose
 
 
 def answer_grad_cam_code(doc: Document, facts: Facts, question: Question) -> None:
@@ -16,12 +17,7 @@ def answer_grad_cam_code(doc: Document, facts: Facts, question: Question) -> Non
     import grad_cam_analysis
 
     code_reference(doc, grad_cam_analysis.get_grad_cam_visualization)
-    doc.para('Grad-CAM (Selvaraju et al. 2017) explains a class score y^c through the feature maps '
-             'A^k of one convolutional layer, here `conv3`. Each channel gets the weight '
-             'α_k = mean over positions of ∂y^c/∂A^k (its global-average-pooled gradient); the map is '
-             'ReLU(Σ_k α_k A^k), up-sampled to the image and laid over it. The ReLU keeps only the '
-             'regions that raise the score. Compared with a pixel-gradient saliency map it is smoother '
-             'and more class-discriminative, but coarse: its resolution is that of the layer.')
+    doc.para(prose('grad-cam.method'))
     models = facts.models
     doc.para('`get_grad_cam_visualization` draws one random test image, runs pytorch-grad-cam\'s '
              '`GradCAM` on `model.conv3` with the predicted class as target, overlays the map on the '
@@ -53,11 +49,7 @@ def answer_grad_cam_compare(doc: Document, facts: Facts, question: Question) -> 
              f'Xception\'s `conv3` is {models.xception_conv3_map[1]}×{models.xception_conv3_map[2]}, so '
              f'each cell covers {INPUT_SIZE // models.xception_conv3_map[1]}×'
              f'{INPUT_SIZE // models.xception_conv3_map[2]} pixels and its maps are a few coarse blobs.')
-    doc.para('**Compared with the saliency maps.** A saliency map answers "which pixels would change '
-             'the true-class score fastest": a sharp, noisy, pixel-level sensitivity. Grad-CAM answers '
-             '"which regions of the last feature maps carry the evidence for the predicted class": '
-             'smooth, region-level and class-specific. Agreement between the two (the same face region '
-             'bright in both) is more convincing than either alone.')
+    doc.para(prose('grad-cam.against-saliency'))
     sentences = []
     for (dataset, model), run in facts.runs.items():
         if 'grad_cam' in run.run.analyses and run.best_epoch is not None and run.metrics:

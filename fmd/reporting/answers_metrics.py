@@ -9,6 +9,7 @@ from fmd.reporting.document import Document
 from fmd.reporting.facts import Facts
 from fmd.reporting.formatting import auc, count, pct
 from fmd.reporting.helpers import add_figure, run_for
+from fmd.reporting.prose import prose
 
 
 def answer_proportion(doc: Document, facts: Facts, question: Question) -> None:
@@ -44,10 +45,7 @@ def answer_roc_det(doc: Document, facts: Facts, question: Question) -> None:
     import numerical_analysis as na
 
     code_reference(doc, na.get_soft_scores_and_true_labels, na.plot_roc_curve, na.plot_det_curve)
-    doc.para('`get_soft_scores_and_true_labels` runs the checkpoint over the test set in eval mode '
-             'without gradients and returns, for every image in order, its first output (the "real" '
-             'logit), its second output (the "fake" logit) and its label. Both curves use positive '
-             'label 1 (fake), as the assignment asks.')
+    doc.para(prose('roc-det.scores'))
     run = run_for(question, facts)
     add_figure(doc, facts, [run.run.figure('roc_curve'), run.run.figure('det_curve')],
                f'ROC (left) and DET (right) curves of both outputs of {run.label} on the test set, '
@@ -91,12 +89,7 @@ def answer_auc(doc: Document, facts: Facts, question: Question) -> None:
 def answer_det(doc: Document, facts: Facts, question: Question) -> None:
     """Q12: how to read a DET curve, with the fake score's EER and average precision."""
     run = run_for(question, facts)
-    doc.para('A DET curve plots the miss rate (fakes accepted as real, the false-negative rate) against '
-             'the false-alarm rate (reals flagged as fake) as the threshold moves, on normal-deviate '
-             '(probit) axes. Those axes stretch the low-error corners and turn the curve of two '
-             'Gaussian score distributions into a straight line, so good detectors are easier to '
-             'compare than on a ROC plot; lower-left is better. The equal error rate (EER) is where the '
-             'two error rates meet.')
+    doc.para(prose('det.reading'))
     if not run.metrics:
         doc.para(f'*No metrics file `{run.run.metrics}` (run numerical_analysis.py).*')
         return

@@ -8,6 +8,7 @@ from fmd.reporting.document import Document
 from fmd.reporting.facts import Facts
 from fmd.reporting.formatting import auc, pct
 from fmd.reporting.helpers import add_figure, data_caveat, random_init_reminder, run_for
+from fmd.reporting.prose import prose
 
 
 def answer_saliency_code(doc: Document, facts: Facts, question: Question) -> None:
@@ -16,27 +17,13 @@ def answer_saliency_code(doc: Document, facts: Facts, question: Question) -> Non
 
     code_reference(doc, saliency_map.compute_gradient_saliency_maps,
                    saliency_map.compute_mean_saliency_maps)
-    doc.para('For a batch of normalised images and their true labels, the function takes the '
-             'gradient of each image\'s true-class logit with respect to its pixels '
-             '(`torch.autograd.grad` on a detached copy, so the caller\'s tensor, the parameters\' '
-             'gradients and the model\'s mode are untouched), and returns its absolute value, maximised '
-             'over the three colour channels: a B×H×W map. `compute_mean_saliency_maps` min-max '
-             'normalises every map to [0, 1] and averages them over all test images of each class.')
+    doc.para(prose('saliency.code'))
 
 
 def answer_saliency_theory(doc: Document, facts: Facts, question: Question) -> None:
     """Q29: why the gradient of the logit shows what a decision is sensitive to, and its limits."""
-    doc.para('Simonyan, Vedaldi and Zisserman (2014) linearise the network around an image x: for the '
-             'class score S_c, S_c(x + δ) ≈ S_c(x) + w·δ with w = ∂S_c/∂x. The magnitude |w| at a pixel '
-             'says how much a small change of that pixel would change the score, so bright pixels are '
-             'those the decision is most sensitive to; one value per pixel is the maximum over the '
-             'colour channels. The score is the logit, before the softmax, because a probability can '
-             'also rise by lowering the other class\'s logit, which would mix in evidence about the '
-             'other class.')
-    doc.para('A saliency map is a local sensitivity, not an account of the whole decision: it is '
-             'computed in one forward and one backward pass, but it is noisy, and in saturated regions '
-             'the gradient can be small even where the evidence is. Normalising each map before '
-             'averaging stops a few images with large gradients from dominating the mean maps.')
+    doc.para(prose('saliency.theory'))
+    doc.para(prose('saliency.limits'))
 
 
 def saliency_numbers(facts: Facts, dataset: str, model: str) -> str:
@@ -94,9 +81,7 @@ def answer_saliency_figures(doc: Document, facts: Facts, question: Question) -> 
                        f'accuracy' + (f' and ROC AUC {auc(run.fake_auc())}' if run.metrics else '')
                        + '.')
         if chance:
-            context.append('That AUC is inside the range a label-blind score reaches on this test '
-                           'set, so the maps show what the network is sensitive to, not evidence of '
-                           'manipulation it has learnt.')
+            context.append(prose('saliency.near-chance'))
         elif chance is False:
             context.append('The model separates the classes better than chance, so its maps show '
                            'which pixels that decision is most sensitive to.')
@@ -107,11 +92,7 @@ def answer_saliency_compare(doc: Document, facts: Facts, question: Question) -> 
     """Q32: what each model's maps should show, against what their statistics do show."""
     simple = facts.saliency.get(('fakes_dataset', 'SimpleNet'))
     xception = facts.saliency.get(('synthetic_dataset', 'XceptionBased'))
-    doc.para('**What to expect.** A face swap changes the inner face and leaves a blending boundary, '
-             'so a detector that has found the manipulation should be most sensitive inside the face '
-             'and along its edge, more on fakes than on reals. A GAN-generated image is fake '
-             'everywhere: its traces are spread over the whole frame, so a good synthetic-face '
-             'detector need not look at the face at all, and its maps can be diffuse or textured.')
+    doc.para(prose('saliency.expect'))
     sentences = []
     if simple:
         real, fake = simple.get('real', {}), simple.get('fake', {})
@@ -130,9 +111,7 @@ def answer_saliency_compare(doc: Document, facts: Facts, question: Question) -> 
                              f'{fake["centre_share"]:.2f} of the mean fake map (flat: {area:.2f}); '
                              + relation + '.')
             if focus:
-                sentences.append('Part of the lean to the centre is the architecture\'s own: '
-                                 'SimpleNet\'s unpadded 7×7 convolutions see the outermost pixels '
-                                 'through fewer windows, which darkens the border of every map.')
+                sentences.append(prose('saliency.border'))
     if xception:
         lattice = strongest_lattice(xception)
         real, fake = xception.get('real', {}), xception.get('fake', {})
@@ -154,7 +133,5 @@ def answer_saliency_compare(doc: Document, facts: Facts, question: Question) -> 
     else:
         doc.para('*No saliency statistics (out/*_saliency_stats.json): run saliency_map.py.*')
     if facts.xception_random:
-        doc.para('Because Xception was randomly initialised in this run, its maps show what an '
-                 'untrained architecture is sensitive to; the assignment\'s comparison (a fine-tuned '
-                 'ImageNet network against SimpleNet) needs the pretrained weights.')
+        doc.para(prose('saliency.random-xception'))
     doc.para(data_caveat(facts), small=True)

@@ -15,6 +15,7 @@ from fmd.reporting.helpers import (
     split_sizes,
     training_command,
 )
+from fmd.reporting.prose import prose
 
 
 def answer_train_one_epoch(doc: Document, facts: Facts, question: Question) -> None:
@@ -24,13 +25,7 @@ def answer_train_one_epoch(doc: Document, facts: Facts, question: Question) -> N
     code_reference(doc, Trainer.train_one_epoch)
     devices = sorted({f.record.get('device') for f in facts.runs.values()
                       if f.record and f.record.get('device')})
-    doc.para('The model goes to training mode (dropout and batch-norm statistics active) and the '
-             'shuffled training loader is read once. For every batch: zero the gradients, forward '
-             'pass, cross-entropy loss, backward pass, optimizer step. The loss is accumulated as '
-             '*loss × batch size* and the correct arg-max predictions are counted, so the epoch\'s '
-             'result, `(mean loss per sample, accuracy in %)`, weighs every sample equally even when '
-             'the last batch is smaller. On CUDA the forward pass runs in mixed precision with a '
-             'gradient scaler; on the CPU in float32.',
+    doc.para(prose('train-one-epoch'),
              f'This run trained on: {", ".join(f"`{d}`" for d in devices)}.' if devices else '')
 
 
@@ -39,13 +34,7 @@ def answer_evaluate(doc: Document, facts: Facts, question: Question) -> None:
     from trainer import Trainer
 
     code_reference(doc, Trainer.evaluate_model_on_dataloader, Trainer.validate, Trainer.test)
-    doc.para('Evaluation puts the model in eval mode (dropout off, batch-norm uses its running '
-             'statistics), disables gradients (`torch.no_grad`) and computes the same two numbers as '
-             'training, mean loss per sample and accuracy, without changing the weights; the previous '
-             'mode is restored afterwards. `validate` and `test` call it on the validation and test '
-             'sets. `Trainer.run` trains, validates and tests every epoch, logs all six curves to '
-             '`out/<dataset>_<model>_<optimizer>.json` and saves a checkpoint whenever the validation '
-             'accuracy improves.')
+    doc.para(prose('evaluate'))
 
 
 def answer_train_simplenet(doc: Document, facts: Facts, question: Question) -> None:
@@ -63,15 +52,7 @@ def answer_train_simplenet(doc: Document, facts: Facts, question: Question) -> N
              f'{run.seconds_per_epoch:.1f} s per epoch (training plus the validation and test passes); '
              f'split sizes {split_sizes(facts, run.run.dataset) or "n/a"}.' if run.seconds_per_epoch
              else '')
-    doc.para('**Why this set-up.** The loss is the cross-entropy of the two logits, i.e. the negative '
-             'log-likelihood of a softmax classifier: a differentiable stand-in for the error rate '
-             'that also rewards confident correct answers. Adam adapts the step size of every '
-             'parameter from running moments of its gradient, so its default learning rate of 0.001 '
-             'usually works without much tuning. The random crop and flip are label-preserving '
-             'changes that make memorising the training images harder. The validation set chooses '
-             'the epoch (the checkpoint is rewritten only when validation accuracy improves) and the '
-             'test set is reported only at that epoch, so no choice is tuned on the test set and its '
-             'accuracy stays an unbiased estimate.')
+    doc.para(prose('simplenet.why'))
 
 
 def answer_curves(doc: Document, facts: Facts, question: Question) -> None:
@@ -111,9 +92,7 @@ def answer_curves(doc: Document, facts: Facts, question: Question) -> None:
     if max(val_acc) - min(val_acc) < 1e-9:
         sentences.append(f'The validation accuracy never moved from {pct(val_acc[0])}: the model '
                          'predicts the same way for every validation image.')
-    sentences.append('The training figures are measured during the epoch, on augmented images and '
-                     'while the weights change, so they are not strictly comparable with the '
-                     'validation and test figures measured after it.')
+    sentences.append(prose('curves.measured-during'))
     doc.para(*sentences)
 
 

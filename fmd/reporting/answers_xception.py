@@ -8,6 +8,7 @@ from fmd.reporting.facts import Facts
 from fmd.reporting.formatting import count
 from fmd.reporting.helpers import missing_run, n_train, random_init_caveat, training_command
 from fmd.reporting.model_facts import INPUT_SIZE
+from fmd.reporting.prose import prose
 
 
 def answer_transfer(doc: Document, facts: Facts, question: Question) -> None:
@@ -39,11 +40,7 @@ def answer_separable(doc: Document, facts: Facts, question: Question) -> None:
     example = facts.models.separable_example
     k, c = example['kernel'], example['channels']
     code_reference(doc, SeparableConv2d.__init__, SeparableConv2d.forward)
-    doc.para('Xception ("extreme Inception", Chollet 2017) replaces ordinary convolutions by '
-             '*depthwise separable* ones: a k×k convolution applied to each channel on its own '
-             '(spatial correlations), then a 1×1 "pointwise" convolution that mixes the channels '
-             '(cross-channel correlations). The hypothesis is that the two kinds of correlation can be '
-             'mapped separately, which costs far fewer parameters and multiplications.',
+    doc.para(prose('separable.idea'),
              f'The model has {facts.models.n_separable} separable convolutions. For one of its '
              f'{c}→{c}-channel {k}×{k} layers that is {example["separable"]:,} weights '
              f'({c}·{k}·{k} + {c}·{c}) instead of {example["regular"]:,} for a full convolution, '
