@@ -13,6 +13,7 @@ from fmd.core import runs
 from fmd.reporting import cli
 from fmd.reporting.answers_metrics import answer_proportion
 from fmd.reporting.answers_saliency import strongest_lattice
+from fmd.reporting.chance import chance_figures, near_chance
 from fmd.reporting.code_reference import signature_text
 from fmd.reporting.document import Document, Paragraph, Table, to_markdown
 from fmd.reporting.facts import Facts, RunFacts
@@ -68,6 +69,18 @@ def test_the_proportion_answer_on_a_balanced_test_set() -> None:
     answer_proportion(doc, hand_made_facts(10, 10), QUESTIONS[8])
     assert doc.blocks[1].text == ('The test set is balanced (10 fake, 10 real), so a guess scores 50% '
                                   'and accuracy is a fair summary.')
+
+
+def test_chance_figures_by_hand() -> None:
+    run = hand_made_facts(10, 10).runs[('fakes_dataset', 'SimpleNet')]
+    figures = chance_figures(run)
+    # 84.987% of 20 is 17 correct; P(X >= 17) for X ~ Binomial(20, 1/2) is (1140 + 190 + 20 + 1) / 2**20.
+    assert (figures['n'], figures['baseline'], figures['correct']) == (20, 50.0, 17)
+    assert figures['p_value'] == pytest.approx(1351 / 2 ** 20, rel=1e-9)
+    sd = (21 / 1200) ** 0.5  # Mann-Whitney: sqrt((n_real + n_fake + 1) / (12 n_real n_fake))
+    assert figures['auc_band'] == pytest.approx((0.5 - 1.96 * sd, 0.5 + 1.96 * sd))
+    assert near_chance(run) is False  # AUC 0.9 lies above the band's 0.759
+    assert chance_figures(RunFacts(run.run, None, run.metrics)) is None
 
 
 def test_every_prose_key_an_answer_asks_for_is_in_prose_md_and_every_section_is_used() -> None:

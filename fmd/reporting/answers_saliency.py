@@ -1,7 +1,7 @@
 """Chapter 4, Q28-Q32: gradient saliency maps, their figures and what their statistics show."""
 from __future__ import annotations
 
-from fmd.reporting.answers_chance import near_chance
+from fmd.reporting.chance import near_chance
 from fmd.reporting.chapters import Question
 from fmd.reporting.code_reference import code_reference
 from fmd.reporting.document import Document
