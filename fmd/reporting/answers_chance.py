@@ -6,7 +6,7 @@ from fmd.reporting.chapters import Question
 from fmd.reporting.document import Document
 from fmd.reporting.facts import Facts
 from fmd.reporting.formatting import auc, pct
-from fmd.reporting.helpers import add_figure, data_caveat, n_train, run_for
+from fmd.reporting.helpers import data_caveat, n_train, roc_det_figure, run_for
 from fmd.reporting.prose import prose
 
 
@@ -25,9 +25,7 @@ def answer_chance(doc: Document, facts: Facts, question: Question) -> None:
                ['test ROC AUC (fake score)', auc(figures['auc']), f'0.5 (95% band {low:.3f}-{high:.3f})']],
               f'SimpleNet on synthetic_dataset against chance, {figures["n"]:,} test images',
               question.label, align='lrr')
-    add_figure(doc, facts, [run.run.figure('roc_curve'), run.run.figure('det_curve')],
-               f'ROC (left) and DET (right) curves of both outputs of {run.label} on the test set, '
-               'positive label = fake', question.label)
+    roc_det_figure(doc, facts, run, question)
     doc.para(f'{figures["correct"]:,} of {figures["n"]:,} test images were classified correctly. If the '
              f'model did no better than the majority rate of {pct(figures["baseline"])}, a score at '
              f'least this high would occur with probability p = {figures["p_value"]:.3g} (one-sided '

@@ -8,15 +8,14 @@ from fmd.reporting.code_reference import code_reference
 from fmd.reporting.document import Document
 from fmd.reporting.facts import Facts
 from fmd.reporting.formatting import auc, count, pct
-from fmd.reporting.helpers import add_figure, run_for
+from fmd.reporting.helpers import missing_metrics, roc_det_figure, run_for
 from fmd.reporting.prose import prose
 
 
 def answer_proportion(doc: Document, facts: Facts, question: Question) -> None:
     """Q9/Q15: the test set's fake:real ratio and what it does to accuracy as a measure."""
     run = run_for(question, facts)
-    if not run.metrics:
-        doc.para(f'*No metrics file `{run.run.metrics}` (run numerical_analysis.py).*')
+    if missing_metrics(doc, run):
         return
     n_real, n_fake = run.metrics['n_real'], run.metrics['n_fake']
     n = n_real + n_fake
@@ -47,16 +46,13 @@ def answer_roc_det(doc: Document, facts: Facts, question: Question) -> None:
     code_reference(doc, na.get_soft_scores_and_true_labels, na.plot_roc_curve, na.plot_det_curve)
     doc.para(prose('roc-det.scores'))
     run = run_for(question, facts)
-    add_figure(doc, facts, [run.run.figure('roc_curve'), run.run.figure('det_curve')],
-               f'ROC (left) and DET (right) curves of both outputs of {run.label} on the test set, '
-               'positive label = fake', question.label)
+    roc_det_figure(doc, facts, run, question)
 
 
 def answer_auc(doc: Document, facts: Facts, question: Question) -> None:
     """Q11: each score's ROC AUC, and why the real logit's curve lies under the diagonal."""
     run = run_for(question, facts)
-    if not run.metrics:
-        doc.para(f'*No metrics file `{run.run.metrics}` (run numerical_analysis.py).*')
+    if missing_metrics(doc, run):
         return
     first = run.metrics['first_score']['roc_auc']
     second = run.metrics['second_score']['roc_auc']
@@ -90,8 +86,7 @@ def answer_det(doc: Document, facts: Facts, question: Question) -> None:
     """Q12: how to read a DET curve, with the fake score's EER and average precision."""
     run = run_for(question, facts)
     doc.para(prose('det.reading'))
-    if not run.metrics:
-        doc.para(f'*No metrics file `{run.run.metrics}` (run numerical_analysis.py).*')
+    if missing_metrics(doc, run):
         return
     second = run.metrics['second_score']
     doc.para(f'For the fake output of {run.label}: EER {pct(100 * second["eer"])}, average precision '

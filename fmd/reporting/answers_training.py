@@ -11,6 +11,7 @@ from fmd.reporting.helpers import (
     data_caveat,
     missing_run,
     random_init_reminder,
+    roc_det_figure,
     run_for,
     split_sizes,
     training_command,
@@ -118,8 +119,6 @@ def answer_best_epoch(doc: Document, facts: Facts, question: Question) -> None:
             doc.para(f'On the test set the fake output of {run.label} has ROC AUC '
                      f'{auc(run.fake_auc())}' + (f' (SimpleNet: {auc(simple.fake_auc())})'
                                                   if simple.metrics else '') + '.')
-        add_figure(doc, facts, [run.run.figure('roc_curve'), run.run.figure('det_curve')],
-                   f'ROC (left) and DET (right) curves of both outputs of {run.label} on the test '
-                   'set, positive label = fake', question.label)
+        roc_det_figure(doc, facts, run, question)
         doc.para(random_init_reminder(facts))
     doc.para(data_caveat(facts), small=True)

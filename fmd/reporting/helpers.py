@@ -21,6 +21,13 @@ def add_figure(doc: Document, facts: Facts, paths: list[Path], caption: str, que
     return True
 
 
+def roc_det_figure(doc: Document, facts: Facts, run: RunFacts, question: Question) -> bool:
+    """The ROC and DET figure of both outputs of a run, as numerical_analysis.py drew it."""
+    return add_figure(doc, facts, [run.run.figure('roc_curve'), run.run.figure('det_curve')],
+                      f'ROC (left) and DET (right) curves of both outputs of {run.label} on the test set, '
+                      'positive label = fake', question.label)
+
+
 def run_for(question: Question, facts: Facts) -> RunFacts:
     """The training run a question is about (QUESTION_RUNS)."""
     return facts.run(*QUESTION_RUNS[question.number])
@@ -30,6 +37,14 @@ def missing_run(doc: Document, run: RunFacts) -> bool:
     """Note a run's missing training log in the entry; True when it is missing."""
     if run.record is None:
         doc.para(f'*No training log `{run.run.log}`: train {run.label} (run_me.sh) to answer this.*')
+        return True
+    return False
+
+
+def missing_metrics(doc: Document, run: RunFacts) -> bool:
+    """Note a run's missing metrics file in the entry; True when it is missing."""
+    if not run.metrics:
+        doc.para(f'*No metrics file `{run.run.metrics}` (run numerical_analysis.py).*')
         return True
     return False
 
