@@ -13,6 +13,8 @@ from fmd.training.collapse import collapse_note
 TITLE = 'Facial Manipulation Detection'
 SUBTITLE = 'Answers to the assignment, Q1-Q35 and the bonus, from one run'
 COURSE = 'Computer Vision 0510-6251, Tel Aviv University'
+HEADLINE_HEADER = ['model', 'dataset', 'epochs', 'best val acc (epoch)', 'test acc there',
+                   'test ROC AUC', 'parameters']  # the columns of headline_rows
 
 
 def headline_rows(facts: Facts) -> list[list[str]]:
@@ -29,10 +31,6 @@ def headline_rows(facts: Facts) -> list[list[str]]:
                      pct(run.at_best('test_acc')), auc(run.fake_auc()) if run.metrics else 'n/a',
                      count(params)])
     return rows
-
-
-HEADLINE_HEADER = ['model', 'dataset', 'epochs', 'best val acc (epoch)', 'test acc there',
-                   'test ROC AUC', 'parameters']
 
 
 def front_page(doc: Document, facts: Facts) -> None:
