@@ -20,7 +20,8 @@ from fmd.core import runs
 from fmd.evaluate import cli as evaluate
 from fmd.evaluate.specs import DataSpec
 from fmd.evaluate.tables import evaluation_markdown
-from fmd.reporting import cli as report
+from fmd.reporting.facts import RunFacts
+from fmd.reporting.front_matter import headline_rows
 from fmd.training.collapse import (
     collapse_note,
     collapse_verdict,
@@ -155,5 +156,5 @@ def test_evaluate_and_report_tables_flag_a_collapsed_run(tmp_path: Path) -> None
     run = runs.ASSIGNMENT_RUNS[0]
     record = {'val_acc': [66.7, 66.7], 'test_acc': [66.7, 66.7], 'best_epoch': 1,
               'collapsed': [True, True]}
-    facts = types.SimpleNamespace(runs={(run.dataset, run.model): report.RunFacts(run, record, None)})
-    assert report.headline_rows(facts)[0][0] == 'SimpleNet (COLLAPSED: epochs 1, 2 of 2)'
+    facts = types.SimpleNamespace(runs={(run.dataset, run.model): RunFacts(run, record, None)})
+    assert headline_rows(facts)[0][0] == 'SimpleNet (COLLAPSED: epochs 1, 2 of 2)'

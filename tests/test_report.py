@@ -14,6 +14,7 @@ from PIL import Image
 from faces_dataset import FacesDataset
 from fmd.core import runs
 from fmd.reporting import cli as report
+from fmd.reporting.code_reference import signature_text
 from fmd.reporting.questions import CHAPTERS, QUESTIONS
 
 # Values a training run could not produce by accident, so a wrong lookup shows.
@@ -190,7 +191,7 @@ def test_code_questions_quote_the_signature_from_the_code(built: Path) -> None:
     q1 = markdown[markdown.index('### Q1 '):markdown.index('### Q2 ')]
     line = inspect.getsourcelines(FacesDataset.__getitem__)[1]
     assert f'# faces_dataset.py, line {line}\ndef __getitem__(self, index: int)' in q1
-    assert report.signature_text(FacesDataset.__getitem__) == \
+    assert signature_text(FacesDataset.__getitem__) == \
         '__getitem__(self, index: int) -> tuple[torch.Tensor, int]'
     for label in ('Q4', 'Q5', 'Q10', 'Q23', 'Q28', 'Q33'):
         entry = markdown[markdown.index(f'### {label} '):]
