@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--scale', default='starter',
                         help='demo data scale (run_me.sh DEMO_SCALE; default: %(default)s)')
     parser.add_argument('--seed', type=int, default=0, help='run_me.sh SEED (default: %(default)s)')
-    parser.add_argument('--keep', type=Path, help='run in this new folder and keep it (default: a temporary one)')
+    parser.add_argument('--keep', type=Path,
+                        help='run in this new folder and keep it (default: a temporary one)')
     args = parser.parse_args(argv)
     if args.keep is not None and args.keep.exists():
         parser.error(f'--keep {args.keep} exists; give a new folder')
