@@ -56,9 +56,8 @@ def test_scales_follow_course_proportions() -> None:
     assert layout.SCALES['small']['synthetic_dataset'] == {
         'train': {'real': 200, 'fake': 200}, 'val': {'real': 75, 'fake': 75},
         'test': {'real': 75, 'fake': 75}}
-    assert layout.SCALES['starter']['fakes_dataset'] == {  # make run's default: 360/120/120, 1:2
-        'train': {'real': 240, 'fake': 120}, 'val': {'real': 80, 'fake': 40},
-        'test': {'real': 80, 'fake': 40}}
+    assert layout.SCALES['starter']['fakes_dataset'] == layout.SCALES['small']['fakes_dataset']
+    assert layout.SCALES['starter']['synthetic_dataset']['train'] == {'real': 80, 'fake': 80}
     assert layout.SCALES['starter']['synthetic_dataset']['val'] == {'real': 30, 'fake': 30}
     assert layout.DEFAULT_SCALE == 'starter'
     assert layout.SCALES['full']['fakes_dataset']['test'] == {'real': 1400, 'fake': 700}
