@@ -23,12 +23,12 @@ TARGET_S = 600.0  # the 10-minute budget of `make run` on 2 CPU cores
 
 
 def copy_project(destination: Path) -> None:
-    """The tracked files of the checkout (code, run_me.sh) into destination."""
+    """Every tracked file of the checkout (code, package data, run_me.sh) into destination."""
     names = subprocess.run(['git', 'ls-files'], cwd=PROJECT_ROOT, capture_output=True, text=True,
                            check=True).stdout.split()
     for name in names:
         source = PROJECT_ROOT / name
-        if source.is_file() and name.endswith(('.py', '.sh', '.toml')):
+        if source.is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination / name)
 

@@ -34,15 +34,17 @@ EXPECTED_CHECKPOINTS = [f'{run}_Adam.pt' for run in RUNS] + ['bonus_model.pt']
 
 
 def _project_code() -> list[str]:
-    """The code run_me.sh needs: top-level scripts and the packages beside them (e.g. demo_data/)."""
+    """The code run_me.sh needs: top-level scripts and every file of the packages (fmd/, with its data)."""
     tracked = subprocess.run(['git', 'ls-files'], cwd=PROJECT_ROOT, capture_output=True, text=True)
     names = tracked.stdout.split() if tracked.returncode == 0 else []
     if not any(name.endswith('.py') for name in names):
-        found = [*PROJECT_ROOT.glob('*.py'), *PROJECT_ROOT.glob('*/*.py'), PROJECT_ROOT / 'run_me.sh']
+        package = (path for path in (PROJECT_ROOT / 'fmd').rglob('*')
+                   if path.is_file() and '__pycache__' not in path.parts)
+        found = [*PROJECT_ROOT.glob('*.py'), PROJECT_ROOT / 'run_me.sh', *package]
         names = [path.relative_to(PROJECT_ROOT).as_posix() for path in found]
-    folders = {''} | {name.rpartition('/')[0] for name in names if name.endswith('/__init__.py')}
-    return [name for name in names
-            if name.endswith(('.py', '.sh')) and name.rpartition('/')[0] in folders]
+    packages = {name.rpartition('/')[0] for name in names if name.endswith('/__init__.py')}
+    top_level = [name for name in names if '/' not in name and name.endswith(('.py', '.sh'))]
+    return top_level + [name for name in names if name.rpartition('/')[0] in packages]  # + package data
 
 
 @pytest.fixture(scope='module')
