@@ -20,7 +20,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fmd.core.interrupts import exit_code, sigterm_raises
@@ -110,36 +110,15 @@ def check_out_dir(path: str, names: str = 'fixed file names') -> str:
     return path
 
 
-class LazyChoices:
-    """argparse choices computed on first use (model names import torch): --help shows the metavar
-    and never asks for them; a given value is checked against them."""
+def model_name(text: str) -> str:
+    """argparse type of -m/--model: a registered model name or alias (fmd.core.registry, looked up
+    only when a name is given: it imports the models, and torch, which --help must not wait for)."""
+    from fmd.core.registry import model_names
 
-    def __init__(self, compute: Callable[[], list[str]]):
-        self._compute = compute
-        self._values: list[str] | None = None
-
-    def _all(self) -> list[str]:
-        if self._values is None:
-            self._values = list(self._compute())
-        return self._values
-
-    def __contains__(self, value: object) -> bool:
-        return value in self._all()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._all())
-
-    def __len__(self) -> int:
-        return len(self._all())
-
-
-def model_choices() -> LazyChoices:
-    """The registered model names and aliases (fmd.core.registry.model_names), looked up on use."""
-    def names() -> list[str]:
-        from fmd.core.registry import model_names
-
-        return model_names()
-    return LazyChoices(names)
+    names = model_names()
+    if text not in names:
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(names)})")
+    return text
 
 
 MODEL_HELP = 'one of the registered models: SimpleNet, XceptionBased (alias Xception-Based), BonusNet, ' \
