@@ -3,7 +3,8 @@
 The layer is registry.grad_cam_layer's (fmd.detect --cam uses the same): `conv3` of SimpleNet and
 XceptionBased, as the assignment asks; BonusNet's last spatial convolution (its last block's pointwise).
 
-`python grad_cam_analysis.py -m SimpleNet -cpp checkpoints/fakes_dataset_SimpleNet_Adam.pt -d fakes_dataset`
+    python grad_cam_analysis.py -m SimpleNet -d fakes_dataset
+        --checkpoint checkpoints/fakes_dataset_SimpleNet_Adam.pt
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """ROC and DET curves of a trained detector on a test set, plus a metrics JSON (AUC, AP, EER, accuracy).
 
-`python numerical_analysis.py -m SimpleNet -cpp checkpoints/fakes_dataset_SimpleNet_Adam.pt -d fakes_dataset`
+    python numerical_analysis.py -m SimpleNet -d fakes_dataset
+        --checkpoint checkpoints/fakes_dataset_SimpleNet_Adam.pt
 """
 from __future__ import annotations
 

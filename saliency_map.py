@@ -1,6 +1,7 @@
 """Vanilla-gradient saliency maps: 12 test images beside their maps, and mean maps per class.
 
-`python saliency_map.py -m SimpleNet -cpp checkpoints/fakes_dataset_SimpleNet_Adam.pt -d fakes_dataset`
+    python saliency_map.py -m SimpleNet -d fakes_dataset
+        --checkpoint checkpoints/fakes_dataset_SimpleNet_Adam.pt
 """
 from __future__ import annotations
 
