@@ -77,8 +77,8 @@ def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def prepare(src: Path, out: Path, *extra: str, name: str = 'faces') -> int:
-    return prepare_faces.main([str(src), str(out), '--name', name, '--workers', '1', '--no-progress',
-                               '--frames-per-video', str(FRAMES_PER_VIDEO), *extra])
+    return prepare_faces.main([str(src), '--out', str(out), '--name', name, '--workers', '1',
+                               '--no-progress', '--frames-per-video', str(FRAMES_PER_VIDEO), *extra])
 
 
 @pytest.fixture(scope='module')
