@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> Path:
     """Draw the original and DRAWS augmented copies in a 3x3 grid."""
     args = build_parser().parse_args(argv)
     check_out_dir(args.out, figure_name(args.augment))
+    use_agg_backend()
     import matplotlib.pyplot as plt
     import torch
 
@@ -59,5 +60,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == '__main__':
-    use_agg_backend()
     run_cli(main)

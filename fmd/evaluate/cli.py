@@ -215,6 +215,7 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
 def main(argv: list[str] | None = None) -> list[dict]:
     """Evaluate, then write the JSON rows, the markdown table and the heat map; returns the rows."""
     args = parse_args(argv)
+    use_agg_backend()  # after parsing: --help never waits for matplotlib
     seed_everything(args.seed)
     rows = evaluate(args)
     out = Path(args.out)
@@ -231,7 +232,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 def entry() -> None:
     """The console script and `python -m fmd.evaluate`."""
-    use_agg_backend()
     run_cli(main)
 
 
