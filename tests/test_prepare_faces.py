@@ -454,11 +454,11 @@ def test_help_runs() -> None:
 
 def test_custom_dataset_name_works_with_train_and_analysis(prepared: Path, tmp_path: Path) -> None:
     root = str(prepared.parent)
-    run_script('train_main.py', '-d', 'faces', '-m', 'SimpleNet', '-e', '1', '-b', '4', '--data-root', root,
-               '--workers', '0', '--no-progress', cwd=tmp_path)
+    run_script('train_main.py', '-d', 'faces', '-m', 'SimpleNet', '-e', '1', '--batch-size', '4',
+               '--data-root', root, '--workers', '0', '--no-progress', cwd=tmp_path)
     checkpoint = tmp_path / 'checkpoints' / 'faces_SimpleNet_Adam.pt'
     assert checkpoint.is_file()
-    run_script('numerical_analysis.py', '-m', 'SimpleNet', '-cpp', str(checkpoint), '-d', 'faces',
+    run_script('numerical_analysis.py', '-m', 'SimpleNet', '--checkpoint', str(checkpoint), '-d', 'faces',
                '--data-root', root, '--workers', '0', cwd=tmp_path)
     assert (tmp_path / 'figures' / 'faces_SimpleNet_roc_curve.png').is_file()
 
