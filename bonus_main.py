@@ -7,6 +7,37 @@ assignment's evaluation script does. `--export SRC` first copies a BonusNet trai
 from __future__ import annotations
 
 import argparse
+import os
+
+from common import CHECKPOINT_DIR
+from fmd.core.cli import add_batch_size_arg, add_common_args, add_compile_arg, add_progress_arg
+
+DATASET = 'fakes_dataset'
+BONUS_CHECKPOINT_PATH = os.path.join(CHECKPOINT_DIR, 'bonus_model.pt')  # bonus_model.BONUS_CHECKPOINT
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """--export, --batch-size, --no-progress plus --data-root/--seed/--workers (light modules only:
+    --help answers before torch is imported)."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--export', metavar='SRC', default=None,
+                        help=f'first copy this BonusNet training checkpoint to {BONUS_CHECKPOINT_PATH}')
+    add_batch_size_arg(parser, help='evaluation batch size')
+    add_progress_arg(parser)
+    add_compile_arg(parser)
+    add_common_args(parser)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (build_parser)."""
+    return build_parser().parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer here, before the imports below load torch
+
 import math
 from pathlib import Path
 
@@ -14,29 +45,13 @@ from sklearn.metrics import roc_auc_score
 
 from bonus_model import BONUS_CHECKPOINT, TRAIN_COMMAND, BonusNet, my_bonus_model
 from fmd.core.atomic_io import atomic_torch_save, atomic_write_json
-from fmd.core.cli import add_common_args, add_compile_arg, positive_int, run_cli
+from fmd.core.cli import resolve_workers, run_cli
 from fmd.core.devices import pick_device, seed_everything
 from fmd.core.inference import fake_probability, predict
 from fmd.core.runs import BONUS_RESULTS
 from fmd.training.checkpoints import load_checkpoint
 from fmd.training.performance import prepare_model
 from utils import get_nof_params, load_dataset, resolve_data_root
-
-DATASET = 'fakes_dataset'
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """--export, --batch-size, --no-progress plus --data-root/--seed/--workers."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--export', metavar='SRC', default=None,
-                        help=f'first copy this BonusNet training checkpoint to {BONUS_CHECKPOINT}')
-    parser.add_argument('--batch-size', '-b', type=positive_int, default=32,
-                        help='evaluation batch size (default: 32)')
-    parser.add_argument('--no-progress', action='store_true', help='hide the tqdm bars')
-    add_compile_arg(parser)
-    add_common_args(parser)
-    return parser.parse_args(argv)
 
 
 def export_bonus_checkpoint(source: str | Path, destination: str | Path = BONUS_CHECKPOINT) -> Path:
@@ -58,6 +73,7 @@ def fake_score_auc(labels: list[int], fake_scores: list[float]) -> float:
 def main(argv: list[str] | None = None) -> tuple[float, int]:
     """Evaluate my_bonus_model() on the fakes_dataset test split; returns (test accuracy %, params)."""
     args = parse_args(argv)
+    args.workers = resolve_workers(args.workers)
     seed_everything(args.seed)
     device = pick_device()
     if args.export:

@@ -3,9 +3,23 @@
 The layer is registry.grad_cam_layer's (fmd.detect --cam uses the same): `conv3` of SimpleNet and
 XceptionBased, as the assignment asks; BonusNet's last spatial convolution (its last block's pointwise).
 
-`python grad_cam_analysis.py -m SimpleNet -cpp checkpoints/fakes_dataset_SimpleNet_Adam.pt -d fakes_dataset`
+    python grad_cam_analysis.py -m SimpleNet -d fakes_dataset
+        --checkpoint checkpoints/fakes_dataset_SimpleNet_Adam.pt
 """
 from __future__ import annotations
+
+import argparse
+
+from fmd.core.analysis_cli import analysis_parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """-m/--checkpoint/-d and the common flags, from light modules."""
+    return analysis_parser(__doc__)
+
+
+if __name__ == '__main__':
+    build_parser().parse_args()  # --help and usage errors answer here, before the imports below load torch
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -60,12 +74,14 @@ def get_grad_cam_visualization(test_dataset: Dataset, model: nn.Module,
     return visualization, torch.as_tensor(true_label).view(1)
 
 
-def draw_one_per_class(test_dataset: Dataset, seed: int = 0) -> dict[int, torch.Tensor]:
+def draw_one_per_class(test_dataset: Dataset, seed: int = 0,
+                       show_progress: bool = True) -> dict[int, torch.Tensor]:
     """The first image of each class in one shuffled pass over the set (so at most len draws)."""
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(test_dataset, batch_size=1, shuffle=True, generator=generator)
     found: dict[int, torch.Tensor] = {}
-    for image, label in tqdm(loader, desc='drawing one image per class', leave=False, disable=None):
+    for image, label in tqdm(loader, desc='drawing one image per class', leave=False,
+                             disable=None if show_progress else True):
         found.setdefault(int(label), image[0])
         if len(found) == len(CLASS_NAMES):
             return found
@@ -88,8 +104,9 @@ def plot_grad_cam(visualization: np.ndarray, true_label: int, predicted: int, pr
 
 def main(argv: list[str] | None = None) -> list[str]:
     """Save a Grad-CAM figure for one real and one fake test image; returns the paths."""
-    args, model_name, _, model, test_dataset = start_analysis(__doc__, argv, compile_allowed=False)
-    images = draw_one_per_class(test_dataset, seed=args.seed)
+    args, model_name, _, model, test_dataset = start_analysis(
+        __doc__, compile_allowed=False, args=build_parser().parse_args(argv))
+    images = draw_one_per_class(test_dataset, seed=args.seed, show_progress=not args.no_progress)
 
     layer_name, _ = grad_cam_layer(model)
     written = []

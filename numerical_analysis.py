@@ -1,10 +1,32 @@
 """ROC and DET curves of a trained detector on a test set, plus a metrics JSON (AUC, AP, EER, accuracy).
 
-`python numerical_analysis.py -m SimpleNet -cpp checkpoints/fakes_dataset_SimpleNet_Adam.pt -d fakes_dataset`
+    python numerical_analysis.py -m SimpleNet -d fakes_dataset
+        --checkpoint checkpoints/fakes_dataset_SimpleNet_Adam.pt
 """
 from __future__ import annotations
 
 import argparse
+
+from fmd.core.analysis_cli import analysis_parser
+from fmd.core.cli import positive_int
+from fmd.core.metrics import DEFAULT_BOOTSTRAP
+
+
+def add_bootstrap_arg(parser: argparse.ArgumentParser) -> None:
+    """--bootstrap: resamples of the AUC interval."""
+    parser.add_argument('--bootstrap', type=positive_int, default=DEFAULT_BOOTSTRAP,
+                        help='bootstrap resamples for the AUC intervals, drawn from --seed '
+                             '(default: %(default)s)')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """-m/--checkpoint/-d, --batch-size, --bootstrap and the common flags, from light modules."""
+    return analysis_parser(__doc__, add_bootstrap_arg, batch_size=True)
+
+
+if __name__ == '__main__':
+    build_parser().parse_args()  # --help and usage errors answer here, before the imports below load torch
+
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -16,12 +38,11 @@ from torch.utils.data import Dataset
 
 from fmd.core.analysis_cli import save_figure, start_analysis, use_agg_backend
 from fmd.core.atomic_io import atomic_write_json
-from fmd.core.cli import positive_int, run_cli
+from fmd.core.cli import run_cli
 from fmd.core.devices import model_device
 from fmd.core.inference import predict
 from fmd.core.metrics import (
     CI_LEVEL,
-    DEFAULT_BOOTSTRAP,
     balanced_accuracy_percent,
     bootstrap_auc_ci,
     equal_error_rate,
@@ -109,20 +130,14 @@ def compute_metrics(all_first_soft_scores: Sequence[float], all_second_soft_scor
             'softmax_fake_probability': score_metrics(labels, prob_fake, accuracy, **bootstrap)}
 
 
-def add_bootstrap_arg(parser: argparse.ArgumentParser) -> None:
-    """--bootstrap: resamples of the AUC interval."""
-    parser.add_argument('--bootstrap', type=positive_int, default=DEFAULT_BOOTSTRAP,
-                        help='bootstrap resamples for the AUC intervals, drawn from --seed '
-                             '(default: %(default)s)')
-
-
 def main(argv: list[str] | None = None) -> dict:
     """Score the test split, save ROC/DET figures and the metrics JSON; returns the metrics."""
     args, model_name, data_root, model, test_dataset = start_analysis(
-        __doc__, argv, uint8=True, add_args=add_bootstrap_arg)
+        __doc__, uint8=True, args=build_parser().parse_args(argv))
 
     first, second, labels = get_soft_scores_and_true_labels(
-        test_dataset, model, num_workers=args.workers, show_progress=True)
+        test_dataset, model, batch_size=args.batch_size, num_workers=args.workers,
+        show_progress=not args.no_progress)
     if len(set(labels)) < 2:
         raise ValueError(f'the {args.dataset} test split under {data_root} holds only one class; '
                          'ROC/DET curves need real and fake images.')

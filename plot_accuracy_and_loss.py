@@ -2,14 +2,27 @@
 from __future__ import annotations
 
 import argparse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """-m, -j and -d (light modules only: --help answers before matplotlib is imported)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('-m', '--model', required=True, help='model name, e.g. SimpleNet')
+    parser.add_argument('-j', '--json', required=True, help='training log, e.g. out/<run>.json')
+    parser.add_argument('-d', '--dataset', required=True, help='dataset name, e.g. fakes_dataset')
+    return parser
+
+
+if __name__ == '__main__':
+    build_parser().parse_args()  # --help and usage errors answer here, before matplotlib loads
+
 import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from fmd.core.analysis_cli import use_agg_backend
-from fmd.core.cli import run_cli
+from fmd.core.cli import run_cli, use_agg_backend
 from fmd.core.registry import canonical_model_name
 from fmd.core.runs import figure_path
 
@@ -56,11 +69,7 @@ def plot_metric(record: dict, metric: str, model_name: str, dataset_name: str,
 
 def main(argv: list[str] | None = None) -> list[Path]:
     """Write figures/<dataset>_<model>_losses_plot.png and ..._accuracies_plot.png."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('-m', '--model', required=True, help='model name, e.g. SimpleNet')
-    parser.add_argument('-j', '--json', required=True, help='training log, e.g. out/<run>.json')
-    parser.add_argument('-d', '--dataset', required=True, help='dataset name, e.g. fakes_dataset')
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     model_name = canonical_model_name(args.model)
     record = load_last_run(args.json)
     written = [plot_metric(record, 'loss', model_name, args.dataset,

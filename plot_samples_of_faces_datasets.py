@@ -2,6 +2,18 @@
 from __future__ import annotations
 
 import argparse
+
+from fmd.core.cli import add_common_args
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """--data-root, --seed and --workers (light modules only: --help answers before torch loads)."""
+    return add_common_args(argparse.ArgumentParser(description=__doc__))
+
+
+if __name__ == '__main__':
+    build_parser().parse_args()  # --help and usage errors answer here, before the imports below load torch
+
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -10,7 +22,7 @@ import torch
 
 from faces_dataset import CLASS_NAMES, FacesDataset
 from fmd.core.analysis_cli import save_figure, use_agg_backend
-from fmd.core.cli import add_common_args, run_cli
+from fmd.core.cli import run_cli
 from fmd.core.devices import seed_everything
 from fmd.core.runs import SAMPLES_FIGURE
 from fmd.data.data_root import DATASET_NAMES, resolve_data_root
@@ -35,8 +47,7 @@ def to_display(image: torch.Tensor) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> Path:
     """Draw the 2x2 grid (rows: datasets, columns: real, fake) and save it."""
-    parser = add_common_args(argparse.ArgumentParser(description=__doc__))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     seed_everything(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     root = resolve_data_root(args.data_root)

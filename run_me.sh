@@ -64,18 +64,18 @@ step samples "$PYTHON" plot_samples_of_faces_datasets.py --seed "$SEED"
 for line in "${RUNS[@]}"; do
     read -r dataset model optimizer epochs analyses <<< "$line"
     checkpoint=$(run_file checkpoint "$dataset" "$model" "$optimizer")
-    step "train-$dataset-$model" "$PYTHON" train_main.py -d "$dataset" -m "$model" --lr 0.001 -b 32 \
+    step "train-$dataset-$model" "$PYTHON" train_main.py -d "$dataset" -m "$model" --lr 0.001 --batch-size 32 \
         -e "$epochs" -o "$optimizer" --seed "$SEED"
     for analysis in $analyses; do
         case $analysis in
             plots) step "plots-$dataset-$model" "$PYTHON" plot_accuracy_and_loss.py -m "$model" \
                        -j "$(run_file log "$dataset" "$model" "$optimizer")" -d "$dataset" ;;
             numerical) step "numerical_analysis-$dataset-$model" "$PYTHON" numerical_analysis.py \
-                           -m "$model" -cpp "$checkpoint" -d "$dataset" --seed "$SEED" ;;
+                           -m "$model" --checkpoint "$checkpoint" -d "$dataset" --seed "$SEED" ;;
             saliency) step "saliency_map-$dataset-$model" "$PYTHON" saliency_map.py \
-                          -m "$model" -cpp "$checkpoint" -d "$dataset" --seed "$SEED" ;;
+                          -m "$model" --checkpoint "$checkpoint" -d "$dataset" --seed "$SEED" ;;
             grad_cam) step "grad_cam_analysis-$dataset-$model" "$PYTHON" grad_cam_analysis.py \
-                          -m "$model" -cpp "$checkpoint" -d "$dataset" --seed "$SEED" ;;
+                          -m "$model" --checkpoint "$checkpoint" -d "$dataset" --seed "$SEED" ;;
             # The bonus: export the best-validation checkpoint to bonus_model.pt, then evaluate it.
             bonus) step bonus-main "$PYTHON" bonus_main.py --export "$checkpoint" --seed "$SEED" ;;
             *) echo "*** run_me.sh: unknown analysis '$analysis' in the chain of runs.py" >&2; exit 1 ;;

@@ -1,8 +1,22 @@
 """Vanilla-gradient saliency maps: 12 test images beside their maps, and mean maps per class.
 
-`python saliency_map.py -m SimpleNet -cpp checkpoints/fakes_dataset_SimpleNet_Adam.pt -d fakes_dataset`
+    python saliency_map.py -m SimpleNet -d fakes_dataset
+        --checkpoint checkpoints/fakes_dataset_SimpleNet_Adam.pt
 """
 from __future__ import annotations
+
+import argparse
+
+from fmd.core.analysis_cli import analysis_parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """-m/--checkpoint/-d, --batch-size and the common flags, from light modules."""
+    return analysis_parser(__doc__, batch_size=True)
+
+
+if __name__ == '__main__':
+    build_parser().parse_args()  # --help and usage errors answer here, before the imports below load torch
 
 import math
 
@@ -194,7 +208,7 @@ def saliency_statistics(mean_maps: dict[int, torch.Tensor]) -> dict:
 def main(argv: list[str] | None = None) -> list[str]:
     """Draw 12 random test images (half real, half fake) with their maps and the per-class mean
     maps; write where the mean maps put their mass to out/; returns the figure paths."""
-    args, model_name, _, model, test_dataset = start_analysis(__doc__, argv)
+    args, model_name, _, model, test_dataset = start_analysis(__doc__, args=build_parser().parse_args(argv))
     chosen = choose_pair_indices(test_dataset, PAIRS_ROWS * PAIRS_PER_ROW,
                                  torch.Generator().manual_seed(args.seed))
     samples = [test_dataset[index] for index in chosen]
@@ -210,8 +224,8 @@ def main(argv: list[str] | None = None) -> list[str]:
     pairs_path = save_figure(figure, figure_path(args.dataset, model_name,
                                                  'saliency_maps_and_images_pairs'), dpi=110)
 
-    mean_maps = compute_mean_saliency_maps(test_dataset, model, num_workers=args.workers,
-                                           show_progress=True)
+    mean_maps = compute_mean_saliency_maps(test_dataset, model, batch_size=args.batch_size,
+                                           num_workers=args.workers, show_progress=not args.no_progress)
     figure = plot_mean_maps(mean_maps, f'{model_name}{note} on {args.dataset}: mean of min-max '
                                        'normalised saliency maps')
     mean_path = save_figure(figure, figure_path(args.dataset, model_name, 'mean_saliency_maps'),

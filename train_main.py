@@ -9,38 +9,27 @@ Ctrl-C or SIGTERM keeps the state after the last finished epoch in checkpoints/<
 from __future__ import annotations
 
 import argparse
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 
-import torch
-from torch import nn
-from torch.utils.data import Dataset
-
-from fmd.core.analysis_cli import use_agg_backend
-from fmd.core.atomic_io import RunLockedError
 from fmd.core.cli import (
+    MODEL_HELP,
+    add_batch_size_arg,
     add_common_args,
     add_compile_arg,
-    error_line,
+    add_progress_arg,
+    model_name,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
-    run_cli,
 )
-from fmd.core.devices import default_threads, default_workers, pick_device, seed_everything
-from fmd.core.interrupts import exit_code
-from fmd.core.registry import canonical_model_name, model_names
-from fmd.core.runs import interrupted_checkpoint_path, lr_find_figure_path, run_name, training_set_name
-from fmd.data.decode_cache import prepare_datasets
-from fmd.data.presets import AUGMENT_PRESETS, IMAGE_SIZE, UINT8_PRESETS, uint8_transform
-from fmd.data.training_fakes import FAKES_MODES, self_blend_splits
-from fmd.training.distributed import Distributed, env_world_size, process_group
-from fmd.training.lr_finder import DEFAULT_START_LR, DEFAULT_STEPS, RangeTest, find_lr
-from fmd.training.performance import describe, fused_optimizer, prepare_model
-from trainer import SELECT_BY, LoggingParameters, Trainer
-from utils import get_nof_params, load_dataset, load_model, resolve_data_root
+from fmd.core.options import (
+    AUGMENT_PRESETS,
+    FAKES_MODES,
+    LR_FIND_STEPS,
+    SELECT_BY,
+    UINT8_PRESETS,
+    env_world_size,
+)
 
 OPTIMIZERS = ('SGD', 'Adam', 'AdamW')
 SCHEDULERS = ('none', 'cosine')
@@ -52,8 +41,9 @@ def learning_rate(text: str) -> float | str:
     return 'auto' if text == 'auto' else positive_float(text)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command line of the assignment's training script, plus the research options (all off)."""
+def build_parser() -> argparse.ArgumentParser:
+    """Command line of the assignment's training script, plus the research options (all off); built
+    from light modules (fmd.core.cli, fmd.core.options): --help answers before torch is imported."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--lr', type=learning_rate, default=0.001,
@@ -61,12 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              'test of --lr-find (default: 0.001)')
     parser.add_argument('--momentum', type=non_negative_float, default=0.9,
                         help='SGD momentum (default: 0.9; ignored by Adam)')
-    parser.add_argument('--batch_size', '-b', type=positive_int, default=32,
-                        help='training batch size (default: 32); under torchrun the global batch, '
-                             'split evenly across the processes')
+    add_batch_size_arg(parser, help='training batch size; under torchrun the global batch, split evenly '
+                                    'across the processes')
     parser.add_argument('--epochs', '-e', type=positive_int, default=2, help='epochs (default: 2)')
-    parser.add_argument('--model', '-m', default='SimpleNet', choices=model_names(),
-                        help='model to train (default: SimpleNet)')
+    parser.add_argument('--model', '-m', default='SimpleNet', type=model_name, metavar='MODEL',
+                        help=f'model to train (default: SimpleNet): {MODEL_HELP}')
     parser.add_argument('--optimizer', '-o', default='Adam', choices=OPTIMIZERS,
                         help='optimizer (default: Adam)')
     parser.add_argument('--dataset', '-d', default='fakes_dataset',
@@ -96,8 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     guards.add_argument('--lr-find', action='store_true',
                         help='only run the learning-rate range test on a copy of the model: print the '
                              'suggested --lr, save figures/<run>_lr_find.png, train nothing')
-    guards.add_argument('--lr-find-steps', type=positive_int, default=DEFAULT_STEPS,
-                        help=f'steps of the range test (default: {DEFAULT_STEPS})')
+    guards.add_argument('--lr-find-steps', type=positive_int, default=LR_FIND_STEPS,
+                        help=f'steps of the range test (default: {LR_FIND_STEPS})')
     guards.add_argument('--stop-on-collapse', type=positive_int, default=None, metavar='N',
                         help='end the run with an error after N collapsed epochs in a row (default: '
                              'only warn); the previous completed run stays as it was')
@@ -110,11 +99,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--pretrained', action=argparse.BooleanOptionalAction, default=True,
                         help='start ImageNet backbones (XceptionBased, EfficientNetLite0) from their '
                              'ImageNet weights (default); --no-pretrained: random initialisation')
-    parser.add_argument('--no-progress', action='store_true', help='hide the tqdm bars')
+    add_progress_arg(parser)
     add_compile_arg(parser)
-    add_common_args(parser, automatic_workers=(
-        '0 on CPU, where the decoded images are cached and workers would only compete with the '
-        f'compute for the cores; else {default_workers()}'))
+    add_common_args(parser)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line and check what argparse cannot (usage errors, exit 2)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.fakes != 'dataset' and args.augment not in UINT8_PRESETS:
         parser.error(f'argument --fakes {args.fakes}: blends are made on the decoded uint8 images; '
@@ -123,12 +116,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error('--require-pretrained and --no-pretrained contradict each other')
     world_size = env_world_size()
     if args.batch_size % world_size:
-        parser.error(f'argument --batch_size/-b: the global batch size {args.batch_size} does not '
-                     f'split evenly across {world_size} processes; pass a multiple of {world_size}')
+        parser.error(f'argument --batch-size/--batch_size/-b: the global batch size {args.batch_size} '
+                     f'does not split evenly across {world_size} processes; pass a multiple of {world_size}')
     if world_size > 1 and (args.lr_find or args.lr == 'auto'):
         parser.error('--lr-find and --lr auto run on one process: run the range test without torchrun '
                      'and pass its suggestion as --lr')
     return args
+
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer here, before the imports below load torch
+
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from fmd.core.analysis_cli import use_agg_backend
+from fmd.core.atomic_io import RunLockedError
+from fmd.core.cli import error_line, run_cli
+from fmd.core.devices import default_threads, default_workers, pick_device, seed_everything
+from fmd.core.interrupts import exit_code
+from fmd.core.registry import canonical_model_name
+from fmd.core.runs import interrupted_checkpoint_path, lr_find_figure_path, run_name, training_set_name
+from fmd.data.decode_cache import prepare_datasets
+from fmd.data.presets import IMAGE_SIZE, uint8_transform
+from fmd.data.training_fakes import self_blend_splits
+from fmd.training.distributed import Distributed, process_group
+from fmd.training.lr_finder import DEFAULT_START_LR, RangeTest, find_lr
+from fmd.training.performance import describe, fused_optimizer, prepare_model
+from trainer import LoggingParameters, Trainer
+from utils import get_nof_params, load_dataset, load_model, resolve_data_root
 
 
 def build_optimizer(name: str, model: nn.Module, lr: float, momentum: float,

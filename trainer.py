@@ -25,6 +25,7 @@ from tqdm import tqdm
 from fmd.core.atomic_io import RunLock, append_json_record, atomic_torch_save, read_json_list
 from fmd.core.devices import default_workers
 from fmd.core.interrupts import StopRequest, deferred_interrupts
+from fmd.core.options import SELECT_BY  # what "best epoch" means
 from fmd.core.runs import checkpoint_path, interrupted_checkpoint_path, lock_path, log_path
 from fmd.training.checkpoints import VAL_THRESHOLD_KEY, read_checkpoint
 from fmd.training.collapse import (
@@ -37,8 +38,6 @@ from fmd.training.collapse import (
 )
 from fmd.training.distributed import SINGLE, Distributed, unique_train_samples
 from fmd.training.performance import collate_images, input_memory_format, prepare_batch
-
-SELECT_BY = ('val_acc', 'val_auc')  # what "best epoch" means
 
 
 class NonFiniteLossError(ValueError):

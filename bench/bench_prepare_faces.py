@@ -77,7 +77,7 @@ def make_inputs(folder: Path, images: int, videos: int, video_frames: int, seed:
 
 def run_once(src: Path, out: Path, name: str, workers: int, args: argparse.Namespace) -> dict:
     """One prepare_faces.main() call in a child process: its result line plus the crop count."""
-    argv = [str(src), str(out), '--name', name, '--workers', str(workers), '--no-progress',
+    argv = [str(src), '--out', str(out), '--name', name, '--workers', str(workers), '--no-progress',
             '--detector', args.detector, '--frames-per-video', str(args.frames_per_video)]
     done = subprocess.run([sys.executable, '-c', CHILD.format(root=str(ROOT), argv=argv)],
                           capture_output=True, text=True, check=False)

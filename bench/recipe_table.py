@@ -5,7 +5,7 @@ Each training run lives in its own folder named `<recipe>_s<seed>` (for example
 every test set and this script groups its rows by (recipe, model, trained on, tested on):
 
     python -m fmd.evaluate --checkpoint runs/*/checkpoints/*.pt --data /tmp/data_real/ciplab \\
-        demo_datasets/fakes_dataset --out runs/evaluation.json
+        demo_datasets/fakes_dataset --out runs
     python bench/recipe_table.py runs/evaluation.json
 
 Per group it prints the number of seeds, the test ROC AUC as mean ± standard deviation over the

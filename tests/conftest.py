@@ -45,7 +45,7 @@ def trained_runs(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     """
     workspace = tmp_path_factory.mktemp('runs')
     for dataset in TINY_COUNTS:
-        run_script('train_main.py', '-d', dataset, '-m', 'SimpleNet', '-e', '1', '-b', '4',
+        run_script('train_main.py', '-d', dataset, '-m', 'SimpleNet', '-e', '1', '--batch-size', '4',
                    '--data-root', str(data_root), '--workers', '0', '--no-progress',
                    cwd=workspace)
     return workspace

@@ -74,8 +74,9 @@ def test_every_analysis_script_runs_on_every_model(script: str, model_name: str,
     plot = gca.plot_grad_cam
     monkeypatch.setattr(gca, 'plot_grad_cam', lambda *args: titles.append(args[-1]) or plot(*args))
     main = importlib.import_module(script).main
-    result = run_cli(main, ['-m', model_name, '-cpp', str(checkpoints[model_name]), '-d', 'fakes_dataset',
-                            '--data-root', str(data_root), '--workers', '0', '--seed', '0'])
+    result = run_cli(main, ['-m', model_name, '--checkpoint', str(checkpoints[model_name]),
+                            '-d', 'fakes_dataset', '--data-root', str(data_root), '--workers', '0',
+                            '--seed', '0'])
     names = sorted(p.name for p in (workdir / 'figures').iterdir())
     assert names == [f'fakes_dataset_{model_name}_{kind}.png' for kind in FIGURES[script]]
     stdout = capsys.readouterr().out

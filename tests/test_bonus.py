@@ -220,7 +220,7 @@ def test_bonus_main_returns_accuracy_and_parameters_of_the_checkpoint(
     save_checkpoint(model, BONUS_CHECKPOINT)
 
     result = bonus_main.main(['--data-root', str(data_root), '--workers', '0', '--no-progress',
-                              '-b', '4'])
+                              '--batch-size', '4'])
 
     assert isinstance(result, tuple) and len(result) == 2
     accuracy, nof_parameters = result

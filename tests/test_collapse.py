@@ -119,7 +119,8 @@ def test_stop_on_collapse_exits_with_one_line_and_keeps_the_previous_run(
     work = tmp_path / 'work'
     work.mkdir()
     monkeypatch.chdir(work)
-    train = ['-d', 'fakes_dataset', '-b', '4', '--workers', '0', '--no-progress', '--data-root', str(data)]
+    train = ['-d', 'fakes_dataset', '--batch-size', '4', '--workers', '0', '--no-progress',
+             '--data-root', str(data)]
 
     train_main.main([*train, '-e', '1'])  # without the flag the guard only warns; the run completes
     assert 'WARNING: collapse guard: epoch 1 looks collapsed (every 6 validation images called' \

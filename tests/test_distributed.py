@@ -42,7 +42,7 @@ def torchrun_command(*args: str, processes: int = PROCESSES) -> list[str]:
 
 
 def train_args(data_root: Path, epochs: int = 1) -> list[str]:
-    return ['-d', DATASET, '-m', MODEL, '-e', str(epochs), '-b', str(GLOBAL_BATCH),
+    return ['-d', DATASET, '-m', MODEL, '-e', str(epochs), '--batch-size', str(GLOBAL_BATCH),
             '--data-root', str(data_root), '--workers', '0', '--no-progress']
 
 
@@ -149,8 +149,8 @@ def test_checkpoint_is_the_plain_model_and_loads_in_numerical_analysis(
     workspace, _ = ddp_run
     state = torch.load(workspace / checkpoint_path(*RUN), weights_only=True)['model']
     assert not any(key.startswith('module.') for key in state)
-    run_script('numerical_analysis.py', '-m', MODEL, '-cpp', str(checkpoint_path(*RUN)), '-d', DATASET,
-               '--data-root', str(odd_data), '--workers', '0', cwd=workspace)
+    run_script('numerical_analysis.py', '-m', MODEL, '--checkpoint', str(checkpoint_path(*RUN)),
+               '-d', DATASET, '--data-root', str(odd_data), '--workers', '0', cwd=workspace)
     metrics = json.loads((workspace / 'out' / f'{DATASET}_{MODEL}_metrics.json').read_text())
     assert metrics['n_real'] + metrics['n_fake'] == sum(ODD_COUNTS['test'])
     assert metrics['accuracy_at_argmax_percent'] == pytest.approx(last_record(workspace)['test_acc'][0])

@@ -71,7 +71,8 @@ def evaluation(eval_root: Path, checkpoints: dict[str, Path],
     workdir = tmp_path_factory.mktemp('evaluate_run')
     result = run_script('fmd.evaluate', '--checkpoint', str(checkpoints['SimpleNet']),
                         str(checkpoints['BonusNet']), '--data', str(eval_root / 'alpha'),
-                        f'{eval_root / "beta"}:test', '--workers', '0', '--bootstrap', '200', cwd=workdir)
+                        f'{eval_root / "beta"}:test', '--workers', '0', '--bootstrap', '200',
+                        '--out', 'results', '--no-progress', cwd=workdir)
     return workdir, result
 
 
@@ -93,17 +94,17 @@ def eer_by_sampling(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def rows_by_pair(workdir: Path) -> dict[tuple[str, str], dict]:
-    rows = json.loads((workdir / 'out' / 'evaluation.json').read_text())
+    rows = json.loads((workdir / 'results' / 'evaluation.json').read_text())
     return {(row['model'], Path(row['folder']).parent.name): row for row in rows}
 
 
 def test_cli_writes_json_markdown_and_heat_map(evaluation: tuple[Path, subprocess.CompletedProcess]) -> None:
     workdir, result = evaluation
-    rows = json.loads((workdir / 'out' / 'evaluation.json').read_text())
+    rows = json.loads((workdir / 'results' / 'evaluation.json').read_text())
     assert len(rows) == 4 and all(set(row) >= ROW_KEYS for row in rows)
     assert [(row['model'], row['split']) for row in rows] == [
         ('SimpleNet', 'test'), ('SimpleNet', 'test'), ('BonusNet', 'test'), ('BonusNet', 'test')]
-    markdown = (workdir / 'out' / 'evaluation.md').read_text()
+    markdown = (workdir / 'results' / 'evaluation.md').read_text()
     assert markdown == evaluation_markdown(rows)
     assert markdown in result.stdout
     assert sum(line.startswith('| ') for line in markdown.splitlines()) == 5  # header + 4 rows

@@ -126,7 +126,7 @@ def test_script_exits_with_one_line_when_the_test_set_has_no_fakes(trained_runs:
     make_split(tmp_path / 'data' / 'fakes_dataset' / 'test', n_real=2, n_fake=0, seed=5)
     checkpoint = trained_runs / 'checkpoints' / 'fakes_dataset_SimpleNet_Adam.pt'
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(gca.main, ['-m', 'SimpleNet', '-cpp', str(checkpoint), '-d', 'fakes_dataset',
+        run_cli(gca.main, ['-m', 'SimpleNet', '--checkpoint', str(checkpoint), '-d', 'fakes_dataset',
                            '--data-root', str(tmp_path / 'data'), '--workers', '0'])
     message = str(exit_info.value.code)
     assert message.startswith('error: ') and 'fake has no images' in message and '\n' not in message

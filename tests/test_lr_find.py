@@ -92,7 +92,7 @@ def test_the_edge_is_the_lowest_loss_or_on_a_flat_curve_its_first_rise() -> None
 
 def test_lr_find_writes_its_figure_and_nothing_of_the_run(data_root: Path, workdir: Path,
                                                           capsys: pytest.CaptureFixture) -> None:
-    args = ['-d', 'fakes_dataset', '-b', '4', '--workers', '0', '--no-progress', '--data-root',
+    args = ['-d', 'fakes_dataset', '--batch-size', '4', '--workers', '0', '--no-progress', '--data-root',
             str(data_root), '--lr-find-steps', '4']
     result = train_main.main([*args, '--lr-find'])
     assert set(result) == {'lr_find'} and result['lr_find']['steps'] == 4

@@ -105,7 +105,7 @@ def test_metrics_on_known_scores() -> None:
 
 def test_script_writes_figures_and_metrics(trained_runs: Path, data_root: Path, workdir: Path) -> None:
     checkpoint = trained_runs / 'checkpoints' / 'fakes_dataset_SimpleNet_Adam.pt'
-    result = run_script('numerical_analysis.py', '-m', 'SimpleNet', '-cpp', str(checkpoint),
+    result = run_script('numerical_analysis.py', '-m', 'SimpleNet', '--checkpoint', str(checkpoint),
                         '-d', 'fakes_dataset', '--data-root', str(data_root), '--workers', '0',
                         cwd=workdir)
     assert sorted(p.name for p in (workdir / 'figures').iterdir()) == [
@@ -152,8 +152,9 @@ def wrong_architecture_checkpoint(folder: Path) -> Path:
 def test_wrong_architecture_checkpoint_reaches_the_user_as_one_line(data_root: Path,
                                                                     workdir: Path) -> None:
     checkpoint = wrong_architecture_checkpoint(workdir)
-    result = run_expecting_failure('numerical_analysis.py', '-m', 'SimpleNet', '-cpp', str(checkpoint),
-                                   '-d', 'fakes_dataset', '--data-root', str(data_root), cwd=workdir)
+    result = run_expecting_failure('numerical_analysis.py', '-m', 'SimpleNet', '--checkpoint',
+                                   str(checkpoint), '-d', 'fakes_dataset', '--data-root', str(data_root),
+                                   cwd=workdir)
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith('error: ') and 'SimpleNet' in last_line and str(checkpoint) in last_line
     assert 'Traceback' not in result.stderr
@@ -166,7 +167,7 @@ def test_every_script_names_model_and_file_for_a_wrong_checkpoint(script: str, d
     checkpoint = wrong_architecture_checkpoint(workdir)
     main = importlib.import_module(script).main
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(main, ['-m', 'SimpleNet', '-cpp', str(checkpoint), '-d', 'fakes_dataset',
+        run_cli(main, ['-m', 'SimpleNet', '--checkpoint', str(checkpoint), '-d', 'fakes_dataset',
                        '--data-root', str(data_root), '--workers', '0'])
     message = str(exit_info.value.code)
     assert message.startswith(f'error: {checkpoint} is not a SimpleNet checkpoint')

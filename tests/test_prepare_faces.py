@@ -77,8 +77,8 @@ def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def prepare(src: Path, out: Path, *extra: str, name: str = 'faces') -> int:
-    return prepare_faces.main([str(src), str(out), '--name', name, '--workers', '1', '--no-progress',
-                               '--frames-per-video', str(FRAMES_PER_VIDEO), *extra])
+    return prepare_faces.main([str(src), '--out', str(out), '--name', name, '--workers', '1',
+                               '--no-progress', '--frames-per-video', str(FRAMES_PER_VIDEO), *extra])
 
 
 @pytest.fixture(scope='module')
@@ -349,7 +349,7 @@ def test_a_dead_worker_is_an_error_not_a_hang(src: Path, tmp_path: Path, monkeyp
                                               capsys: pytest.CaptureFixture) -> None:
     monkeypatch.setattr(prepare_faces, 'process_source', _die_on_id02)  # forked workers see it too
     argv = [str(src), str(tmp_path), '--name', 'faces', '--workers', '2', '--no-progress']
-    assert prepare_faces.main(argv) == 2
+    assert prepare_faces.main(argv) == 1  # not a usage error: the run failed
     assert 'a worker process died' in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
@@ -454,11 +454,11 @@ def test_help_runs() -> None:
 
 def test_custom_dataset_name_works_with_train_and_analysis(prepared: Path, tmp_path: Path) -> None:
     root = str(prepared.parent)
-    run_script('train_main.py', '-d', 'faces', '-m', 'SimpleNet', '-e', '1', '-b', '4', '--data-root', root,
-               '--workers', '0', '--no-progress', cwd=tmp_path)
+    run_script('train_main.py', '-d', 'faces', '-m', 'SimpleNet', '-e', '1', '--batch-size', '4',
+               '--data-root', root, '--workers', '0', '--no-progress', cwd=tmp_path)
     checkpoint = tmp_path / 'checkpoints' / 'faces_SimpleNet_Adam.pt'
     assert checkpoint.is_file()
-    run_script('numerical_analysis.py', '-m', 'SimpleNet', '-cpp', str(checkpoint), '-d', 'faces',
+    run_script('numerical_analysis.py', '-m', 'SimpleNet', '--checkpoint', str(checkpoint), '-d', 'faces',
                '--data-root', root, '--workers', '0', cwd=tmp_path)
     assert (tmp_path / 'figures' / 'faces_SimpleNet_roc_curve.png').is_file()
 

@@ -24,7 +24,7 @@ from trainer import LoggingParameters, NonFiniteLossError, Trainer
 from utils import load_dataset
 
 RUN = 'fakes_dataset_SimpleNet_Adam'
-TRAIN = ('train_main.py', '-d', 'fakes_dataset', '-m', 'SimpleNet', '-b', '4', '--workers', '1',
+TRAIN = ('train_main.py', '-d', 'fakes_dataset', '-m', 'SimpleNet', '--batch-size', '4', '--workers', '1',
          '--no-progress', '--seed', '3')
 
 
@@ -280,7 +280,7 @@ def test_bad_checkpoint_files_are_one_line(trained_runs: Path, data_root: Path, 
         torch.save({'weights': torch.zeros(1)}, path)
     else:
         path.write_bytes(content)
-    result = run('numerical_analysis.py', '-m', 'SimpleNet', '-cpp', str(path), '-d', 'fakes_dataset',
+    result = run('numerical_analysis.py', '-m', 'SimpleNet', '--checkpoint', str(path), '-d', 'fakes_dataset',
                  '--data-root', str(data_root), '--workers', '0', cwd=tmp_path)
     assert_one_line_error(result, str(path), fragment)
 

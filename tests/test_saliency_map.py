@@ -100,7 +100,7 @@ def test_min_max_normalise_maps_a_constant_map_to_zeros() -> None:
 
 def test_script_writes_both_figures(trained_runs: Path, data_root: Path, workdir: Path) -> None:
     checkpoint = trained_runs / 'checkpoints' / 'synthetic_dataset_SimpleNet_Adam.pt'
-    result = run_script('saliency_map.py', '-m', 'SimpleNet', '-cpp', str(checkpoint),
+    result = run_script('saliency_map.py', '-m', 'SimpleNet', '--checkpoint', str(checkpoint),
                         '-d', 'synthetic_dataset', '--data-root', str(data_root), '--workers', '0',
                         cwd=workdir)
     names = ['synthetic_dataset_SimpleNet_mean_saliency_maps.png',

@@ -243,7 +243,7 @@ def test_self_blend_training_never_opens_a_training_or_validation_fake(tmp_path:
     work.mkdir()
     result = subprocess.run(
         [sys.executable, '-c', AUDIT_RUNNER, '--data-root', str(tmp_path / 'data'), '-d', 'tiny',
-         '-m', 'SimpleNet', '-e', '1', '-b', '4', '--fakes', 'self-blend', '--workers', '1',
+         '-m', 'SimpleNet', '-e', '1', '--batch-size', '4', '--fakes', 'self-blend', '--workers', '1',
          '--select-by', 'val_auc', '--class-weights', 'balanced', '--no-progress'],
         cwd=work, env=script_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -1,40 +1,60 @@
-"""What the analysis scripts share: -m/-cpp/-d, loading their inputs, and saving figures."""
+"""What the analysis scripts share: -m/--checkpoint/-d, loading their inputs, and saving figures.
+
+The parser is built from light modules (no torch): a script's --help answers at once.
+"""
 from __future__ import annotations
 
 import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-from torch.utils.data import Dataset
-
-from fmd.core.cli import add_common_args, add_compile_arg, use_agg_backend  # noqa: F401 (scripts import it here)
+from fmd.core.cli import (  # noqa: F401 (scripts import use_agg_backend here)
+    MODEL_HELP,
+    add_batch_size_arg,
+    add_common_args,
+    add_compile_arg,
+    add_progress_arg,
+    model_name,
+    use_agg_backend,
+)
 from fmd.core.devices import pick_device
-from fmd.core.registry import canonical_model_name, model_names
 from fmd.data.data_root import resolve_data_root
-from fmd.training.checkpoints import load_trained_model
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+    from torch.utils.data import Dataset
 
 
-def add_analysis_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """-m/-cpp/-d for the analysis scripts, plus the common arguments."""
-    parser.add_argument('-m', '--model', required=True, choices=model_names(),
-                        help='model name, e.g. SimpleNet')
-    parser.add_argument('-cpp', '--checkpoint_path', required=True,
-                        help='checkpoint written by train_main.py')
+def add_analysis_args(parser: argparse.ArgumentParser, batch_size: bool = False) -> argparse.ArgumentParser:
+    """-m/--checkpoint/-d for the analysis scripts, plus --no-progress and the common arguments
+    (--data-root, --seed, --workers); `batch_size`: also --batch-size."""
+    parser.add_argument('-m', '--model', required=True, type=model_name, metavar='MODEL',
+                        help=f'model name: {MODEL_HELP}')
+    parser.add_argument('--checkpoint', '-cpp', '--checkpoint_path', dest='checkpoint_path', required=True,
+                        metavar='PATH', help='checkpoint written by train_main.py')
     parser.add_argument('-d', '--dataset', required=True,
                         help='dataset folder under the data root whose test split is analysed, '
                              'e.g. fakes_dataset')
+    if batch_size:
+        add_batch_size_arg(parser, help='test images per model batch')
+    add_progress_arg(parser)
     add_compile_arg(parser)
     return add_common_args(parser)
 
 
-def analysis_parser(description: str | None) -> argparse.ArgumentParser:
-    """The parser every analysis script starts from."""
+def analysis_parser(description: str | None,
+                    add_args: Callable[[argparse.ArgumentParser], None] | None = None,
+                    batch_size: bool = False) -> argparse.ArgumentParser:
+    """The parser every analysis script starts from, plus a script's own flags (`add_args`)."""
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    return add_analysis_args(parser)
+    add_analysis_args(parser, batch_size=batch_size)
+    if add_args is not None:
+        add_args(parser)
+    return parser
 
 
 def load_analysis_inputs(args: argparse.Namespace, device: torch.device | None = None,
@@ -46,6 +66,8 @@ def load_analysis_inputs(args: argparse.Namespace, device: torch.device | None =
     message names the file; scripts run under cli.run_cli turn it into one line. uint8=True: the
     split's items are uint8 images for inference.predict, which normalises them per batch.
     """
+    from fmd.core.registry import canonical_model_name
+    from fmd.training.checkpoints import load_trained_model
     from utils import load_dataset
 
     device = pick_device() if device is None else device
@@ -60,18 +82,20 @@ def load_analysis_inputs(args: argparse.Namespace, device: torch.device | None =
 def start_analysis(description: str | None, argv: list[str] | None = None, device: torch.device | None = None,
                    uint8: bool = False, compile_allowed: bool = True,
                    add_args: Callable[[argparse.ArgumentParser], None] | None = None,
+                   batch_size: bool = False, args: argparse.Namespace | None = None,
                    ) -> tuple[argparse.Namespace, str, Path, nn.Module, Dataset]:
-    """Parse -m/-cpp/-d and the common flags, seed, and load (model name, data root, model, test split).
+    """Parse -m/--checkpoint/-d and the common flags (or take `args` parsed already), seed, and load
+    (model name, data root, model, test split); --workers auto becomes its number (resolve_workers).
 
     uint8: the test split yields uint8 images (for inference.predict); compile_allowed=False
     ignores --compile with a note (scripts that look at a few images through hooks).
     """
+    from fmd.core.cli import resolve_workers
     from fmd.core.devices import seed_everything
 
-    parser = analysis_parser(description)
-    if add_args is not None:
-        add_args(parser)  # a script's own flags
-    args = parser.parse_args(argv)
+    if args is None:
+        args = analysis_parser(description, add_args, batch_size=batch_size).parse_args(argv)
+    args.workers = resolve_workers(args.workers)
     seed_everything(args.seed)
     if args.compile and not compile_allowed:
         print('Note: --compile is ignored here (a few images, layer hooks).')

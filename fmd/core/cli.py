@@ -1,4 +1,18 @@
-"""What every script's command line shares: common flags, checked number types, one-line errors."""
+"""What every script's command line shares: one convention for its flags, checked number types,
+one-line errors and the exit codes.
+
+The convention (tests/test_cli_convention.py checks every command against it):
+
+- `--batch-size N` wherever a batch size is taken (aliases `--batch_size`, `-b`; dest `batch_size`);
+- `--checkpoint PATH` for a checkpoint (the analysis scripts keep `-cpp`/`--checkpoint_path`);
+- `--out DIR` is always a folder; the files written inside it have fixed names;
+- `--workers N` defaults to auto everywhere: resolve_workers, one rule (AUTO_WORKERS_RULE);
+- `--no-progress` and `--seed` wherever there is a progress bar or randomness;
+- exit codes: 0 done, 1 error (one line), 2 usage error (one line), 3 partial failure (some inputs
+  failed, the others were done), 130/143 interrupted (Ctrl-C/SIGTERM).
+
+This module imports neither torch nor NumPy: the parsers built from it answer --help at once.
+"""
 from __future__ import annotations
 
 import argparse
@@ -9,10 +23,106 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fmd.core.devices import default_workers
 from fmd.core.interrupts import exit_code, sigterm_raises
 
 T = TypeVar('T')
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2  # what argparse exits with on a bad command line
+EXIT_PARTIAL = 3  # some inputs failed, the others were done (detect, landmarks)
+
+MAX_AUTO_WORKERS = 4
+AUTO_WORKERS_RULE = (f'auto: min({MAX_AUTO_WORKERS}, usable cores); 0 for a training loader on CPU '
+                     'whose images are all decoded in memory (train_main.py)')
+
+
+class UsageError(ValueError):
+    """A bad argument that only the script (not argparse) can see: run_cli exits 2 with one line."""
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (taskset, cpusets), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def default_workers() -> int:
+    """THE automatic number of worker processes of every command: min(4, usable cores)
+    (bench/bench_train.py: 2 beat 1 on 2 cores; more than 4 only compete with the compute)."""
+    return min(MAX_AUTO_WORKERS, usable_cores())
+
+
+def resolve_workers(workers: int | None, in_memory: bool = False) -> int:
+    """--workers as given, or for auto (None) the one rule: 0 when the data is already decoded in
+    memory on CPU (`in_memory`: a worker would only copy it), else default_workers()."""
+    if workers is not None:
+        return workers
+    return 0 if in_memory else default_workers()
+
+
+def workers_arg(text: str) -> int | None:
+    """argparse type of --workers: an integer >= 0, or 'auto' (None: resolve_workers decides)."""
+    return None if text == 'auto' else non_negative_int(text)
+
+
+def add_workers_arg(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+                    what: str = 'DataLoader worker processes') -> None:
+    """--workers N|auto, default auto (None) on every command; resolve_workers turns it into N."""
+    parser.add_argument('--workers', type=workers_arg, default=None, metavar='N|auto',
+                        help=f'{what} (default: {AUTO_WORKERS_RULE}; {default_workers()} here)')
+
+
+def add_batch_size_arg(parser: argparse.ArgumentParser | argparse._ArgumentGroup, default: int = 32,
+                       help: str = 'batch size') -> None:
+    """--batch-size N (aliases --batch_size, -b; dest batch_size), an integer >= 1."""
+    parser.add_argument('--batch-size', '--batch_size', '-b', dest='batch_size', type=positive_int,
+                        default=default, metavar='N', help=f'{help} (default: %(default)s)')
+
+
+def add_seed_arg(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+                 what: str = 'random seed') -> None:
+    """--seed N (default 0)."""
+    parser.add_argument('--seed', type=int, default=0, help=f'{what} (default: %(default)s)')
+
+
+def add_progress_arg(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--no-progress: hide the progress bars (dest no_progress)."""
+    parser.add_argument('--no-progress', action='store_true', help='hide the progress bars')
+
+
+def add_out_dir_arg(parser: argparse.ArgumentParser | argparse._ArgumentGroup, default: str | None,
+                    writes: str, *aliases: str, dest: str = 'out', required: bool = False) -> None:
+    """--out DIR (plus old spellings as `aliases`): always a folder; `writes` names the files."""
+    shown = '' if default is None else ' (default: %(default)s)'
+    parser.add_argument('--out', *aliases, dest=dest, default=default, metavar='DIR', required=required,
+                        help=f'output folder{shown}; writes {writes} inside it')
+
+
+def check_out_dir(path: str, names: str = 'fixed file names') -> str:
+    """UsageError when --out looks like a file (an image or table suffix): --out is a folder now."""
+    suffix = os.path.splitext(path.rstrip('/\\'))[1].lower()
+    if suffix in ('.json', '.md', '.png', '.pdf', '.csv', '.jpg', '.svg'):
+        raise UsageError(f'--out {path}: --out is a folder (it writes {names} inside it), not a '
+                         f'{suffix} file')
+    return path
+
+
+def model_name(text: str) -> str:
+    """argparse type of -m/--model: a registered model name or alias (fmd.core.registry, looked up
+    only when a name is given: it imports the models, and torch, which --help must not wait for)."""
+    from fmd.core.registry import model_names
+
+    names = model_names()
+    if text not in names:
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(names)})")
+    return text
+
+
+MODEL_HELP = 'one of the registered models: SimpleNet, XceptionBased (alias Xception-Based), BonusNet, ' \
+             'EfficientNetLite0 (fmd.core.registry)'
 
 
 def positive_float(text: str) -> float:
@@ -71,20 +181,15 @@ def use_agg_backend() -> None:
     matplotlib.use('Agg')
 
 
-def add_common_args(parser: argparse.ArgumentParser,
-                    automatic_workers: str | None = None) -> argparse.ArgumentParser:
-    """--data-root, --seed and --workers, shared by every script. `automatic_workers`: --workers
-    defaults to None (the script picks) and this text says how."""
+def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """--data-root, --seed and --workers (auto), shared by the scripts that read a dataset."""
     from fmd.data.data_root import DATA_ROOT_ENV, search_order_text
 
     parser.add_argument('--data-root', default=None,
                         help=f'folder holding the dataset folders (default: ${DATA_ROOT_ENV}, else '
                              f'{search_order_text()})')
-    parser.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
-    parser.add_argument('--workers', type=non_negative_int,
-                        default=None if automatic_workers else default_workers(),
-                        help=f'DataLoader worker processes (default: {automatic_workers})'
-                        if automatic_workers else 'DataLoader worker processes (default: %(default)s)')
+    add_seed_arg(parser)
+    add_workers_arg(parser)
     return parser
 
 
@@ -117,7 +222,8 @@ DEBUG_ENV = 'FACES_DEBUG'  # set to 1 to see the full traceback of an error
 
 
 def run_cli(main: Callable[..., T], *args: Any) -> T:
-    """Run a script's main(): bad input exits 1 with one line, Ctrl-C exits 130, SIGTERM 143.
+    """Run a script's main(): a UsageError exits 2 and other bad input 1, each with one line on
+    stderr; Ctrl-C exits 130, SIGTERM 143.
 
     Set $FACES_DEBUG=1 to get the full traceback instead of the one line.
     """
@@ -127,6 +233,11 @@ def run_cli(main: Callable[..., T], *args: Any) -> T:
     except KeyboardInterrupt as interrupt:
         print('interrupted', file=sys.stderr)
         sys.exit(exit_code(interrupt))
+    except UsageError as error:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(f'error: {error_line(error)}', file=sys.stderr)
+        sys.exit(EXIT_USAGE)
     except USER_ERRORS as error:
         if os.environ.get(DEBUG_ENV):
             raise

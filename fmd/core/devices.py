@@ -9,6 +9,8 @@ import os
 import random
 from typing import TYPE_CHECKING
 
+from fmd.core.cli import default_workers  # noqa: F401 (its owner is fmd.core.cli; kept importable here)
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -34,9 +36,6 @@ def model_device(model: nn.Module) -> torch.device:
     return parameter.device if parameter is not None else torch.device('cpu')
 
 
-def default_workers() -> int:
-    """DataLoader workers: one per core, at most 4 (bench/bench_train.py: 2 beat 1 on 2 cores)."""
-    return min(4, os.cpu_count() or 1)
 
 
 def default_threads() -> int:

@@ -104,18 +104,18 @@ def prepare_datasets(datasets: Sequence[object], device: torch.device, workers: 
       cheaper in the training process than in workers, which on a small machine compete with the
       compute threads for the same cores and add a copy of every batch (bench/bench_train.py:
       BonusNet trains at 0.92 of pure compute with 0 workers, 0.55 with 1).
-    - otherwise (GPU: the data must be ready while the device computes): devices.default_workers().
+    - otherwise (GPU: the data must be ready while the device computes): cli.default_workers().
 
     Returns (workers, a line for the log).
     """
-    from fmd.core.devices import default_workers
+    from fmd.core.cli import resolve_workers
 
     line = cache_datasets(datasets)
     if any(getattr(d, 'decoded_cache', None) is not None for d in datasets):
         decoded, seconds = fill_caches(datasets, fill_workers)
         line += f'; {decoded} decoded up front in {seconds:.1f} s with {fill_workers} workers'
-    if workers is None:
-        workers = 0 if device.type == 'cpu' and fully_cached(datasets) else default_workers()
+    if workers is None:  # --workers auto: the one rule of fmd.core.cli.resolve_workers
+        workers = resolve_workers(None, in_memory=device.type == 'cpu' and fully_cached(datasets))
         line += f'; training DataLoader workers: {workers} (automatic)'
     return workers, line
 

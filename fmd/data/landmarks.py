@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fmd.core.cli import EXIT_OK, EXIT_PARTIAL
+
 LANDMARKS_FILE = 'landmarks.npz'
 PREDICTOR_FILE = 'shape_predictor_68_face_landmarks.dat'
 SPLITS = ('train', 'val', 'test')
@@ -229,18 +231,28 @@ def summary(landmarks: Landmarks, errors: Mapping[str, str], out: Path) -> list[
     return lines
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from fmd.core.devices import default_workers
+def build_parser() -> argparse.ArgumentParser:
+    """DATASET..., --workers, --no-progress (light modules only: --help answers at once)."""
+    from fmd.core.cli import add_progress_arg, add_workers_arg
 
     parser = argparse.ArgumentParser(prog='python -m fmd.data.landmarks', description=__doc__.splitlines()[0],
                                      epilog='Used by train_main.py --fakes self-blend (it reads '
-                                            f'DATASET/{LANDMARKS_FILE}).')
+                                            f'DATASET/{LANDMARKS_FILE}). Exit code 0 done, 3 when some '
+                                            'files could not be read (the others were), 2 usage error.')
     parser.add_argument('datasets', nargs='+', metavar='DATASET',
                         help='dataset folder(s) holding {train,val,test}/{real,fake}/ face crops')
-    parser.add_argument('--workers', type=int, default=default_workers(),
-                        help='worker processes (default: one per core, %(default)s here)')
-    parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    add_workers_arg(parser, 'worker processes, at least 1')
+    add_progress_arg(parser)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; --workers auto becomes its number (cli.resolve_workers)."""
+    from fmd.core.cli import resolve_workers
+
+    parser = build_parser()
     args = parser.parse_args(argv)
+    args.workers = resolve_workers(args.workers)
     if args.workers < 1:
         parser.error('--workers must be at least 1')
     return args
@@ -256,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in summary(landmarks, errors, Path(dataset) / LANDMARKS_FILE):
             print(line)
         unreadable += len(errors)
-    return 3 if unreadable else 0
+    return EXIT_PARTIAL if unreadable else EXIT_OK
 
 
 if __name__ == '__main__':

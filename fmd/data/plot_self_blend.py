@@ -1,6 +1,6 @@
-"""Real faces beside their self-blend masks and fakes: docs/self_blend_examples.png.
+"""Real faces beside their self-blend masks and fakes: <out>/self_blend_examples.png.
 
-`python -m fmd.data.plot_self_blend DATASET [--split train] [--rows 4] [--seed 0] [--out FILE]` draws
+`python -m fmd.data.plot_self_blend DATASET [--split train] [--rows 4] [--seed 0] [--out docs]` draws
 the first faces of DATASET/<split>/real/ that have landmarks (DATASET/landmarks.npz): the face with
 its 68 points, the blend mask, the self-blended fake and the difference between the two.
 """
@@ -14,7 +14,8 @@ import numpy as np
 from fmd.data.landmarks import LANDMARKS_FILE, read_landmarks
 from fmd.data.self_blend import blend, blend_mask, blend_source
 
-DEFAULT_OUT = 'docs/self_blend_examples.png'
+DEFAULT_OUT = 'docs'  # --out: a folder
+FIGURE_NAME = 'self_blend_examples.png'  # the file written inside it
 
 
 def draw(dataset: Path, split: str, rows: int, seed: int, out: str) -> Path:
@@ -57,18 +58,28 @@ def draw(dataset: Path, split: str, rows: int, seed: int, out: str) -> Path:
     return save_figure(figure, out, dpi=80)
 
 
-def main(argv: list[str] | None = None) -> Path:
-    """Parse the command line and draw."""
+def build_parser() -> argparse.ArgumentParser:
+    """DATASET, --split, --rows, --seed, --out DIR (light modules only: --help answers at once)."""
+    from fmd.core.cli import add_out_dir_arg, add_seed_arg, positive_int
+
     parser = argparse.ArgumentParser(prog='python -m fmd.data.plot_self_blend',
                                      description=__doc__.splitlines()[0])
     parser.add_argument('dataset', metavar='DATASET', help='dataset folder with landmarks.npz')
-    parser.add_argument('--split', default='train', choices=('train', 'val', 'test'))
-    parser.add_argument('--rows', type=int, default=4, help='faces to draw (default: 4)')
-    parser.add_argument('--seed', type=int, default=0, help='seed of the blends (default: 0)')
-    parser.add_argument('--out', default=DEFAULT_OUT, help=f'output PNG (default: {DEFAULT_OUT})')
-    args = parser.parse_args(argv)
-    path = draw(Path(args.dataset), args.split, max(1, args.rows), args.seed, args.out)
-    return path
+    parser.add_argument('--split', default='train', choices=('train', 'val', 'test'),
+                        help='split whose real faces are drawn (default: %(default)s)')
+    parser.add_argument('--rows', type=positive_int, default=4, help='faces to draw (default: %(default)s)')
+    add_seed_arg(parser, 'seed of the blends')
+    add_out_dir_arg(parser, DEFAULT_OUT, FIGURE_NAME)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Parse the command line and draw."""
+    from fmd.core.cli import check_out_dir
+
+    args = build_parser().parse_args(argv)
+    check_out_dir(args.out, FIGURE_NAME)
+    return draw(Path(args.dataset), args.split, args.rows, args.seed, str(Path(args.out) / FIGURE_NAME))
 
 
 if __name__ == '__main__':

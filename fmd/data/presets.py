@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torchvision import transforms
 
+from fmd.core.options import AUGMENT_PRESETS, UINT8_PRESETS
+
 IMAGE_SIZE = 256
 NORMALIZE_MEAN = (0.4914, 0.4822, 0.4465)
 NORMALIZE_STD = (0.2023, 0.1994, 0.2010)
@@ -98,7 +100,6 @@ def forensic_train_transform(size: int = IMAGE_SIZE) -> transforms.Compose:
     ])
 
 
-AUGMENT_PRESETS = ('assignment', 'forensic')
 
 
 def uint8_transform(augment: str | None) -> RandomCropFlip | None:
@@ -112,7 +113,6 @@ def uint8_transform(augment: str | None) -> RandomCropFlip | None:
     raise ValueError(f'Preset {augment!r} has no uint8 form; only {UINT8_PRESETS} do.')
 
 
-UINT8_PRESETS = ('assignment',)
 
 
 def train_transform(augment: str = 'assignment') -> transforms.Compose:

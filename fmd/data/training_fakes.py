@@ -21,8 +21,8 @@ import torch
 from torch.utils.data import Dataset
 
 from faces_dataset import FacesDataset, list_images
+from fmd.core.options import FAKES_MODES
 
-FAKES_MODES = ('dataset', 'self-blend', 'dataset+self-blend')
 VALIDATION_EPOCH = 0  # training epochs count from 1: validation blends never repeat a training one
 
 

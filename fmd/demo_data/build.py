@@ -143,8 +143,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _default_workers() -> int:
-    """The CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
+    """--workers auto: the one rule of every command (fmd.core.cli.default_workers)."""
+    from fmd.core.cli import default_workers
+
+    return default_workers()

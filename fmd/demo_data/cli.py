@@ -17,6 +17,16 @@ from pathlib import Path
 
 from PIL import Image
 
+from fmd.core.cli import (
+    EXIT_OK,
+    EXIT_USAGE,
+    add_out_dir_arg,
+    add_progress_arg,
+    add_seed_arg,
+    add_workers_arg,
+    resolve_workers,
+)
+
 # Re-exported so that `from make_demo_datasets import ...` keeps working for older callers.
 from fmd.demo_data.build import generate_demo_datasets
 from fmd.demo_data.images import make_image, sample_grid
@@ -40,19 +50,27 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command line, then write the datasets (or only the docs' sample grid)."""
-    parser = ArgumentParser(prog='faces-demo-data', description=__doc__.splitlines()[0])
-    parser.add_argument('--out', default='demo_datasets', help='output folder (default: %(default)s)')
+def build_parser() -> ArgumentParser:
+    """The command line of faces-demo-data (light modules only: --help answers at once)."""
+    parser = ArgumentParser(prog='faces-demo-data', description=__doc__.splitlines()[0],
+                            epilog='Exit code 0 done, 2 usage error (a bad --scale or --out).')
+    add_out_dir_arg(parser, 'demo_datasets', f'{" and ".join(DATASETS)} and {MANIFEST_NAME}')
     parser.add_argument('--scale', default=DEFAULT_SCALE, choices=list(SCALES),
                         help=f'dataset size (default: %(default)s): {_scale_sizes()}')
-    parser.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
-    parser.add_argument('--workers', type=int, default=None,
-                        help='worker processes (default: number of CPUs)')
+    add_seed_arg(parser)
+    add_workers_arg(parser, 'worker processes, at least 1 (the images are the same for any number)')
+    add_progress_arg(parser)
     parser.add_argument('--sample-grid', metavar='PNG', default=None,
                         help='only write a small labelled grid of samples (docs figure) to PNG')
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, then write the datasets (or only the docs' sample grid)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.workers is not None and args.workers < 1:
+    args.workers = resolve_workers(args.workers)
+    if args.workers < 1:
         parser.error('--workers must be at least 1')
     if args.sample_grid:
         Path(args.sample_grid).parent.mkdir(parents=True, exist_ok=True)
@@ -60,15 +78,16 @@ def main(argv: list[str] | None = None) -> int:
         grid = grid.quantize(palette=grid.quantize(256), dither=Image.Dither.FLOYDSTEINBERG)
         grid.save(args.sample_grid, optimize=True)
         print(args.sample_grid)
-        return 0
+        return EXIT_OK
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        root = generate_demo_datasets(args.out, args.scale, args.seed, args.workers)
-    except ValueError as err:
+        root = generate_demo_datasets(args.out, args.scale, args.seed, args.workers,
+                                      progress=not args.no_progress)
+    except ValueError as err:  # a --scale or --out that cannot be used
         print(f'error: {err}', file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print(root)
-    return 0
+    return EXIT_OK
 
 
 def entry() -> None:

@@ -24,7 +24,21 @@ from PIL import Image
 from tqdm import tqdm
 
 from common import OUTPUT_DIR
-from fmd.core.cli import add_compile_arg, non_negative_int, positive_float, positive_int, run_cli
+from fmd.core.cli import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    UsageError,
+    add_batch_size_arg,
+    add_compile_arg,
+    add_out_dir_arg,
+    add_progress_arg,
+    add_workers_arg,
+    positive_float,
+    positive_int,
+    resolve_workers,
+    run_cli,
+)
 from fmd.core.devices import pick_device
 from fmd.core.runs import VAL_THRESHOLD_KEY
 from fmd.data import face_crop
@@ -268,19 +282,19 @@ def unit_interval(text: str) -> float:
     return value
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line; bad values end with a one-line usage error."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of faces-detect (light modules only: --help answers at once)."""
     images, videos = (', '.join(e[1:] for e in kind)
                       for kind in (face_crop.IMAGE_EXTENSIONS, face_crop.VIDEO_EXTENSIONS))
     parser = argparse.ArgumentParser(prog='faces-detect', description=__doc__.splitlines()[0], epilog=(
         f'INPUT: image files ({images}), video files ({videos}) or folders, searched recursively. '
         'Writes DIR/faces.csv, DIR/summary.csv, DIR/summary.json and DIR/annotated/*.png. '
-        'Exit code 0 when every input was read, 2 when some could not be.'))
+        'Exit code 0 when every input was read, 3 when some could not be (the others are scored), '
+        '1 when none could, 2 for a usage error.'))
     parser.add_argument('inputs', nargs='+', metavar='INPUT', help='image, video or folder')
     parser.add_argument('--checkpoint', required=True, metavar='PATH',
                         help='a checkpoint train_main.py wrote; the model is built from its model_name')
-    parser.add_argument('--out', default=str(DEFAULT_OUT), metavar='DIR',
-                        help='output folder (default: %(default)s)')
+    add_out_dir_arg(parser, str(DEFAULT_OUT), 'faces.csv, summary.csv, summary.json and annotated/*.png')
     parser.add_argument('--threshold', type=unit_interval, default=None,
                         help="verdict fake when p_fake >= this (default: the checkpoint's validation EER "
                              f'threshold, {VAL_THRESHOLD_KEY}; {DEFAULT_THRESHOLD} if it stores none)')
@@ -297,17 +311,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='draw a Grad-CAM overlay of each face crop beside the picture (on the layer '
                              'grad_cam_analysis.py maps: conv3 of SimpleNet and XceptionBased, the last '
                              'spatial convolution of BonusNet)')
-    parser.add_argument('--workers', type=non_negative_int, default=0,
-                        help='processes that read inputs and find faces (default: 0, in this process)')
-    parser.add_argument('--batch-size', type=positive_int, default=DEFAULT_BATCH_SIZE,
-                        help='faces per model batch (default: %(default)s)')
-    parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    add_workers_arg(parser, 'processes that read inputs and find faces, 0: in this process')
+    add_batch_size_arg(parser, DEFAULT_BATCH_SIZE, 'faces per model batch')
+    add_progress_arg(parser)
     add_compile_arg(parser)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; bad values end with a one-line usage error (exit 2). --workers auto
+    becomes its number (cli.resolve_workers)."""
+    args = build_parser().parse_args(argv)
+    args.workers = resolve_workers(args.workers)
+    try:
+        check_settings(args.threshold, args.frames_per_video, args.detector, args.margin, args.size,
+                       args.workers, args.batch_size)
+    except DetectInputError as error:
+        raise UsageError(str(error)) from None
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Score the inputs, write the outputs, print the table; 0 when every input was read, else 2."""
+    """Score the inputs, write the outputs, print the table; the exit code: 0 when every input was
+    read, 3 (partial failure) when some could not be and the others were, 1 when none could."""
     args = parse_args(argv)
     start = time.perf_counter()
     results = detect_paths(args.inputs, args.checkpoint, threshold=args.threshold,
@@ -327,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r for r in results if r.verdict == 'error']
     for result in failed:
         print(f'error: {result.input}: {result.message}', file=sys.stderr)
-    return 2 if failed else 0
+    if not failed:
+        return EXIT_OK
+    return EXIT_PARTIAL if len(failed) < len(results) else EXIT_ERROR
 
 
 def entry() -> None:

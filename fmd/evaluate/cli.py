@@ -7,8 +7,8 @@ Each --data is ROOT/NAME[:SPLIT] in the course layout (split `test` by default) 
 real/ and fake/. Per pair one row: ROC AUC of P(fake) with a stratified bootstrap 95% interval, AP,
 EER and its threshold, accuracy and balanced accuracy at P(fake) >= 0.5, both again at the
 checkpoint's own validation EER threshold, and the video-level AUC when the dataset has a
-MANIFEST.csv. Writes out/evaluation.json, out/evaluation.md (also printed) and
-figures/cross_dataset_auc.png.
+MANIFEST.csv. Writes evaluation.json and evaluation.md (also printed) into --out DIR (default out/)
+and the heat map to figures/cross_dataset_auc.png.
 """
 from __future__ import annotations
 
@@ -24,8 +24,20 @@ from tqdm import tqdm
 
 from common import OUTPUT_DIR
 from fmd.core.atomic_io import CorruptLogError, atomic_write, atomic_write_json, check_json_list
-from fmd.core.cli import add_compile_arg, non_negative_int, positive_int, run_cli, use_agg_backend
-from fmd.core.devices import default_workers, pick_device, seed_everything
+from fmd.core.cli import (
+    add_batch_size_arg,
+    add_compile_arg,
+    add_out_dir_arg,
+    add_progress_arg,
+    add_seed_arg,
+    add_workers_arg,
+    check_out_dir,
+    positive_int,
+    resolve_workers,
+    run_cli,
+    use_agg_backend,
+)
+from fmd.core.devices import pick_device, seed_everything
 from fmd.core.metrics import (
     CI_LEVEL,
     DEFAULT_BOOTSTRAP,
@@ -50,8 +62,12 @@ if TYPE_CHECKING:  # torch and the modules importing it load on first use: --hel
 Scores = tuple[np.ndarray, np.ndarray]  # labels, P(fake)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """--checkpoint and --data (one or more each), outputs, bootstrap and loader settings."""
+EVALUATION_NAMES = (EVALUATION_JSON.name, EVALUATION_JSON.with_suffix('.md').name)  # inside --out DIR
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """--checkpoint and --data (one or more each), outputs, bootstrap and loader settings (light
+    modules only: --help answers at once)."""
     parser = argparse.ArgumentParser(prog='faces-evaluate', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--checkpoint', nargs='+', required=True, metavar='CK',
@@ -59,18 +75,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--data', nargs='+', required=True, metavar='ROOT/NAME[:SPLIT]',
                         help='dataset folders in the course layout (split test by default), or folders '
                              'holding real/ and fake/')
-    parser.add_argument('--out', default=str(EVALUATION_JSON),
-                        help='rows as JSON; the markdown table goes beside it as .md (default: %(default)s)')
+    add_out_dir_arg(parser, str(EVALUATION_JSON.parent),
+                    f'{EVALUATION_NAMES[0]} (the rows) and {EVALUATION_NAMES[1]} (the table)')
     parser.add_argument('--figure', default=str(CROSS_DATASET_FIGURE),
                         help='AUC heat map (default: %(default)s)')
     parser.add_argument('--bootstrap', type=positive_int, default=DEFAULT_BOOTSTRAP,
                         help='bootstrap resamples for the AUC intervals (default: %(default)s)')
-    parser.add_argument('--seed', type=int, default=0, help='bootstrap seed (default: 0)')
-    parser.add_argument('--workers', type=non_negative_int, default=default_workers(),
-                        help='DataLoader worker processes (default: %(default)s)')
-    parser.add_argument('--batch-size', type=positive_int, default=32, help='default: %(default)s')
+    add_seed_arg(parser, 'bootstrap seed')
+    add_workers_arg(parser)
+    add_batch_size_arg(parser, help='images per model batch')
+    add_progress_arg(parser)
     add_compile_arg(parser)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; --out must name a folder (exit 2 otherwise), --workers auto its number."""
+    args = build_parser().parse_args(argv)
+    check_out_dir(args.out, ' and '.join(EVALUATION_NAMES))
+    args.workers = resolve_workers(args.workers)
+    return args
 
 
 def score_dataset(model: nn.Module, dataset: FacesDataset, device: torch.device,
@@ -79,7 +103,7 @@ def score_dataset(model: nn.Module, dataset: FacesDataset, device: torch.device,
     from fmd.core.inference import fake_probability, predict
 
     logits, labels = predict(model, dataset, device=device, batch_size=args.batch_size,
-                             workers=args.workers, show_progress=True)
+                             workers=args.workers, show_progress=not getattr(args, 'no_progress', False))
     return labels.numpy(), fake_probability(logits).numpy()
 
 
@@ -167,7 +191,8 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
     checkpoints = [(Path(path), read_checkpoint(path)) for path in args.checkpoint]
     device = pick_device()
     rows = []
-    with tqdm(total=len(checkpoints) * len(specs), desc='evaluating', disable=None) as progress:
+    with tqdm(total=len(checkpoints) * len(specs), desc='evaluating',
+              disable=True if getattr(args, 'no_progress', False) else None) as progress:
         for path, checkpoint in checkpoints:
             model = load_trained_model(path, device, compile=args.compile)
             cache: dict[Path, Scores] = {}
@@ -190,16 +215,14 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
 def main(argv: list[str] | None = None) -> list[dict]:
     """Evaluate, then write the JSON rows, the markdown table and the heat map; returns the rows."""
     args = parse_args(argv)
+    use_agg_backend()  # after parsing: --help never waits for matplotlib
     seed_everything(args.seed)
     rows = evaluate(args)
     out = Path(args.out)
-    if out.suffix == '.md':
-        raise ValueError(f'--out {out}: the markdown table is written beside the JSON as .md; '
-                         'give the JSON file a .json name.')
     markdown = evaluation_markdown(rows)
     print(markdown)
-    for path in (atomic_write_json(rows, out),
-                 atomic_write(out.with_suffix('.md'), lambda handle: handle.write(markdown), 'w')):
+    for path in (atomic_write_json(rows, out / EVALUATION_NAMES[0]),
+                 atomic_write(out / EVALUATION_NAMES[1], lambda handle: handle.write(markdown), 'w')):
         print(f'wrote {path}')
     from fmd.core.analysis_cli import save_figure
 
@@ -209,7 +232,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 def entry() -> None:
     """The console script and `python -m fmd.evaluate`."""
-    use_agg_backend()
     run_cli(main)
 
 

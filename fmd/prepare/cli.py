@@ -1,9 +1,10 @@
 """Turn folders of real and fake photos or videos into the course layout: face crops, leak-free splits.
 
-`python -m fmd.prepare SRC OUT --name NAME` reads SRC/real/** and SRC/fake/** (images and videos),
-crops the largest face of every image and of evenly spaced video frames (face_crop.py), splits by
-source group so that no group is in two splits, and writes OUT/NAME/{train,val,test}/{real,fake}/*.png
-with OUT/NAME/MANIFEST.csv and OUT/NAME/skipped.csv. The folder is built aside and renamed into place.
+`python -m fmd.prepare SRC --out OUT --name NAME` (or the older `SRC OUT --name NAME`) reads
+SRC/real/** and SRC/fake/** (images and videos), crops the largest face of every image and of evenly
+spaced video frames (face_crop.py), splits by source group so that no group is in two splits, and
+writes OUT/NAME/{train,val,test}/{real,fake}/*.png with OUT/NAME/MANIFEST.csv and OUT/NAME/skipped.csv.
+The folder is built aside and renamed into place.
 """
 from __future__ import annotations
 
@@ -29,6 +30,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from fmd.core.cli import (
+    EXIT_ERROR,
+    EXIT_USAGE,
+    add_out_dir_arg,
+    add_progress_arg,
+    add_seed_arg,
+    add_workers_arg,
+    error_line,
+    resolve_workers,
+)
 from fmd.core.parallel import WorkerDiedError, signals_deferred, worker_map
 from fmd.data import face_crop
 from fmd.data.face_crop import (
@@ -321,7 +332,7 @@ def run_tasks(tasks: list[dict[str, Any]], workers: int, detector: str,
                 bar.update()
                 bar.set_postfix(crops=len(rows), skipped=len(skipped), refresh=False)
     except WorkerDiedError as error:
-        raise PrepareError(f'{error}; nothing was written') from error
+        raise RuntimeError(f'{error}; nothing was written') from error  # not the arguments: exit 1
     return sorted(rows, key=lambda r: r['path']), skipped
 
 
@@ -518,23 +529,17 @@ def summary_lines(rows: Sequence[Mapping], skipped: Sequence[tuple[str, str]], o
 
 # ----------------------------------------------------------------------------- command line
 
-def default_workers() -> int:
-    """One worker process per available core."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line; bad values end with a one-line usage error."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of faces-prepare (light modules only: --help answers at once)."""
     images, videos = (', '.join(e[1:] for e in kind) for kind in (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS))
     parser = argparse.ArgumentParser(prog='faces-prepare', description=__doc__.splitlines()[0], epilog=(
         f'SRC holds real/ and fake/ (any depth below them) with images ({images}) or videos ({videos}). '
         'Writes OUT/NAME/{train,val,test}/{real,fake}/*.png, MANIFEST.csv and skipped.csv; '
-        'then use it with --data-root OUT -d NAME.'))
+        'then use it with --data-root OUT -d NAME. Exit code 0 done, 1 error, 2 usage error.'))
     parser.add_argument('src', metavar='SRC', help='folder holding real/ and fake/')
-    parser.add_argument('out', metavar='OUT', help='data root to write the dataset into')
+    parser.add_argument('out_positional', nargs='?', metavar='OUT',
+                        help='the same as --out (the older spelling: SRC OUT --name NAME)')
+    add_out_dir_arg(parser, None, 'NAME/ (the dataset), the data root to pass as --data-root')
     parser.add_argument('--name', required=True, help='dataset folder name under OUT (the -d of the scripts)')
     parser.add_argument('--split', type=float, nargs=3, default=[0.6, 0.2, 0.2],
                         metavar=('TRAIN', 'VAL', 'TEST'),
@@ -554,17 +559,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "image (a video's frames) or the video file; or the first capture group of "
                              'PATTERN searched in the path relative to SRC. Frames of a video always stay '
                              'together')
-    parser.add_argument('--seed', type=int, default=0, help='seed of the split (default: %(default)s)')
-    parser.add_argument('--workers', type=int, default=default_workers(),
-                        help='worker processes (default: one per core, %(default)s here)')
+    add_seed_arg(parser, 'seed of the split')
+    add_workers_arg(parser, 'worker processes, at least 1')
     parser.add_argument('--landmarks', action='store_true',
                         help=f'also find the 68 face landmarks of every crop into OUT/NAME/{LANDMARKS_FILE} '
                              '(for train_main.py --fakes self-blend; python -m fmd.data.landmarks adds them '
                              'to any dataset later)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an existing OUT/NAME prepared with other arguments or sources')
-    parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    add_progress_arg(parser)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; bad values end with a one-line usage error (exit 2)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.out is None and args.out_positional is None:
+        parser.error('the data root to write into is missing: give --out DIR (or SRC OUT)')
+    if args.out is not None and args.out_positional is not None and args.out != args.out_positional:
+        parser.error(f'OUT {args.out_positional} and --out {args.out} differ; give one of them')
+    args.out = args.out if args.out is not None else args.out_positional
+    args.workers = resolve_workers(args.workers)
     problems = []
     fractions = args.split
     if any(not math.isfinite(f) or f < 0 for f in fractions) or \
@@ -606,9 +622,12 @@ def main(argv: list[str] | None = None) -> int:
                                'write it elsewhere')
         face_crop.get_detector(args.detector)  # a missing package fails here, before any work
         out, rows, skipped = prepare(src, out_root, args.name, args, progress=not args.no_progress)
-    except (PrepareError, ImportError, OSError) as error:
+    except PrepareError as error:  # the arguments or SRC: a usage error
         print(f'error: {error}', file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except (RuntimeError, ImportError, OSError) as error:
+        print(f'error: {error_line(error)}', file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print('prepare_faces: interrupted; nothing was written', file=sys.stderr)
         return 130

@@ -20,17 +20,9 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset, DistributedSampler
 
+from fmd.core.options import env_world_size, launched_by_torchrun  # noqa: F401 (light: for --help)
+
 T = TypeVar('T')
-
-
-def launched_by_torchrun() -> bool:
-    """True when torchrun (or srun with the same variables) started this process."""
-    return 'RANK' in os.environ and 'WORLD_SIZE' in os.environ
-
-
-def env_world_size() -> int:
-    """Number of training processes this job will have (1 without torchrun)."""
-    return int(os.environ['WORLD_SIZE']) if launched_by_torchrun() else 1
 
 
 def unique_train_samples(n: int, rank: int, world_size: int) -> int:

@@ -25,9 +25,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from fmd.core.options import LR_FIND_STEPS
+
 DEFAULT_START_LR = 1e-7
 DEFAULT_END_LR = 1.0
-DEFAULT_STEPS = 100
+DEFAULT_STEPS = LR_FIND_STEPS  # fmd.core.options owns it (train_main.py's --help)
 SMOOTHING = 0.05  # weight of the newest loss in the exponential moving average (fastai: 0.02)
 DIVERGENCE = 4.0  # stop once the smoothed loss exceeds this multiple of its minimum
 EDGE_DIVISOR = 5.0  # suggestion = edge / this

@@ -1,0 +1,24 @@
+"""The choices the command lines offer, in a module without torch so that --help answers at once.
+
+Each constant keeps its name where the code that uses it lives (presets.AUGMENT_PRESETS,
+trainer.SELECT_BY, ...), imported from here: one owner, no second list to keep in step.
+"""
+from __future__ import annotations
+
+import os
+
+AUGMENT_PRESETS = ('assignment', 'forensic')  # fmd.data.presets: training augmentation presets
+UINT8_PRESETS = ('assignment',)  # the presets with a uint8-tensor twin (presets.uint8_transform)
+FAKES_MODES = ('dataset', 'self-blend', 'dataset+self-blend')  # fmd.data.training_fakes
+SELECT_BY = ('val_acc', 'val_auc')  # trainer.py: what "best epoch" means
+LR_FIND_STEPS = 100  # fmd.training.lr_finder.DEFAULT_STEPS: steps of the range test
+
+
+def launched_by_torchrun() -> bool:
+    """True when torchrun (or srun with the same variables) started this process."""
+    return 'RANK' in os.environ and 'WORLD_SIZE' in os.environ
+
+
+def env_world_size() -> int:
+    """Number of training processes this job will have (1 without torchrun)."""
+    return int(os.environ['WORLD_SIZE']) if launched_by_torchrun() else 1
