@@ -273,3 +273,17 @@ def test_run_cli_turns_a_usage_error_into_exit_2_with_one_line(capsys: pytest.Ca
     with pytest.raises(SystemExit) as stop:
         cli.run_cli(main)
     assert stop.value.code == 2 and capsys.readouterr().err == 'error: --thing must be positive\n'
+
+
+@pytest.mark.parametrize('text, value', [('0', 0.0), ('0.25', 0.25), ('1', 1.0), ('1e-1', 0.1)])
+def test_unit_interval_accepts_probabilities(text: str, value: float) -> None:
+    assert cli.unit_interval(text) == value
+
+
+@pytest.mark.parametrize('text, message', [('1.5', r'must be in \[0, 1\], got 1.5'),
+                                           ('-0.1', r'must be in \[0, 1\]'),
+                                           ('nan', 'must be a finite number'),
+                                           ('half', "not a number: 'half'")])
+def test_unit_interval_names_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        cli.unit_interval(text)

@@ -38,6 +38,7 @@ from fmd.core.cli import (
     positive_int,
     resolve_workers,
     run_cli,
+    unit_interval,
 )
 from fmd.core.devices import pick_device
 from fmd.core.runs import VAL_THRESHOLD_KEY
@@ -270,17 +271,6 @@ def detect_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], checkpo
 
 
 # ----------------------------------------------------------------------------- command line
-
-def unit_interval(text: str) -> float:
-    """argparse type: a number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'not a number: {text!r}') from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f'must be in [0, 1], got {text}')
-    return value
-
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of faces-detect (light modules only: --help answers at once)."""
