@@ -3,8 +3,8 @@
 Copies the project's tracked code into a fresh folder (no data, no outputs), runs `./run_me.sh`
 there with this interpreter, as `make run` does once `.venv` exists, and prints a markdown table
 of the steps run_me.sh timed itself (`out/run_me_timings.tsv`: wall seconds and peak RSS), their
-share of the total, the total per model, and the whole command's wall time. The demo data is
-generated at `--scale` (run_me.sh's DEMO_SCALE); the course data is never looked for.
+share of the total, the total per model, and the whole command's wall time. The scratch folder
+holds no course data, so the demo data is generated at `--scale` (run_me.sh's DEMO_SCALE).
 """
 from __future__ import annotations
 
