@@ -18,6 +18,7 @@ import faces_dataset
 from fmd.data import face_crop
 from fmd.data.face_crop import FaceBox
 from fmd.prepare import cli as prepare_faces
+from fmd.prepare import crops, sources, splits
 from helpers import (
     CANVAS,
     FACE_CENTRE,
@@ -287,23 +288,23 @@ def test_no_group_in_two_splits_with_regex_groups(src: Path, prepared: Path, tmp
 
 def test_group_of_each_mode() -> None:
     video = 'video'
-    assert prepare_faces.group_of('real/v1/0001.png', 'image', 'file') == 'real/v1/0001.png'
-    assert prepare_faces.group_of('real/v1/0001.png', 'image', video) == 'real/v1'
-    assert prepare_faces.group_of('real/a/v1/0001.png', 'image', video) == 'real/a/v1'
-    assert prepare_faces.group_of('real/loose.png', 'image', video) == 'real/loose.png'
-    assert prepare_faces.group_of('fake/000_003.mp4', 'video', video) == 'fake/000_003.mp4'
-    pattern = prepare_faces.parse_group_by(r'regex:/(\d{3})')
-    assert prepare_faces.group_of('fake/000_003.mp4', 'video', pattern) == '000'
-    assert prepare_faces.group_of('real/x.mp4', 'video', pattern) is None
+    assert sources.group_of('real/v1/0001.png', 'image', 'file') == 'real/v1/0001.png'
+    assert sources.group_of('real/v1/0001.png', 'image', video) == 'real/v1'
+    assert sources.group_of('real/a/v1/0001.png', 'image', video) == 'real/a/v1'
+    assert sources.group_of('real/loose.png', 'image', video) == 'real/loose.png'
+    assert sources.group_of('fake/000_003.mp4', 'video', video) == 'fake/000_003.mp4'
+    pattern = sources.parse_group_by(r'regex:/(\d{3})')
+    assert sources.group_of('fake/000_003.mp4', 'video', pattern) == '000'
+    assert sources.group_of('real/x.mp4', 'video', pattern) is None
 
 
 def test_split_groups_follows_the_fractions_deterministically() -> None:
     weights = {f'g{i:02d}': 1 for i in range(20)}
     strata = {g: 'real' for g in weights}
-    first = prepare_faces.split_groups(weights, strata, (0.6, 0.2, 0.2), seed=0)
-    assert first == prepare_faces.split_groups(weights, strata, (0.6, 0.2, 0.2), seed=0)
+    first = splits.split_groups(weights, strata, (0.6, 0.2, 0.2), seed=0)
+    assert first == splits.split_groups(weights, strata, (0.6, 0.2, 0.2), seed=0)
     assert sorted(first.values()).count('train') == 12 and list(first.values()).count('val') == 4
-    assert first != prepare_faces.split_groups(weights, strata, (0.6, 0.2, 0.2), seed=1)
+    assert first != splits.split_groups(weights, strata, (0.6, 0.2, 0.2), seed=1)
 
 
 def test_same_bytes_twice_and_with_two_workers(src: Path, prepared: Path, tmp_path: Path) -> None:
@@ -336,7 +337,7 @@ def test_rerun_reuses_and_a_different_dataset_needs_overwrite(
     assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]
 
 
-ORIGINAL_PROCESS_SOURCE = prepare_faces.process_source
+ORIGINAL_PROCESS_SOURCE = crops.process_source
 
 
 def _die_on_id02(task: dict) -> tuple[list, list]:
@@ -347,7 +348,7 @@ def _die_on_id02(task: dict) -> tuple[list, list]:
 
 def test_a_dead_worker_is_an_error_not_a_hang(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture) -> None:
-    monkeypatch.setattr(prepare_faces, 'process_source', _die_on_id02)  # forked workers see it too
+    monkeypatch.setattr(crops, 'process_source', _die_on_id02)  # forked workers see it too
     argv = [str(src), str(tmp_path), '--name', 'faces', '--workers', '2', '--no-progress']
     assert prepare_faces.main(argv) == 1  # not a usage error: the run failed
     assert 'a worker process died' in capsys.readouterr().err
@@ -389,7 +390,7 @@ def test_overwrite_refuses_a_folder_of_other_files(src: Path, tmp_path: Path,
 def test_output_stems_are_unique_per_class_folder() -> None:
     entries = [('real/a.png', 0, 'image'), ('real/a.jpg', 0, 'image'), ('real/x/y.png', 0, 'image'),
                ('fake/a.png', 1, 'image'), ('fake/v.mp4', 1, 'video'), ('fake/v_frame000001.png', 1, 'image')]
-    stems = prepare_faces._stems(entries)
+    stems = sources._stems(entries)
     assert stems[2:4] == ['x__y', 'a']
     assert stems[0].startswith('a_') and stems[1].startswith('a_') and stems[0] != stems[1]
     assert stems[4] == 'v' and stems[5].startswith('v_frame000001_')
