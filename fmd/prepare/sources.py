@@ -35,7 +35,6 @@ class Source:
         return CLASSES[self.label]
 
 
-
 def _walk_files(folder: Path) -> Iterator[Path]:
     """Every non-hidden file below folder, in sorted order (hidden files and folders are ignored)."""
     for dirpath, dirnames, filenames in os.walk(folder):
