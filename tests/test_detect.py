@@ -5,6 +5,7 @@ import csv
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +231,28 @@ def test_pictures_use_colour_blind_safe_colours_and_show_the_grad_cam_scale() ->
         bar.append(with_cam.getpixel((x, y)))
         x += 1
     assert len(bar) > 150 and (bar[0], bar[-1]) == ((68, 1, 84), (253, 231, 37))
+
+
+FIND_FACES_AFTER_OPENCV = '''
+import sys
+import cv2
+import numpy as np
+from PIL import Image
+from fmd.detect.inputs import CropSettings, found_faces, list_inputs
+
+folder = sys.argv[1]
+for i in range(4):
+    Image.fromarray(np.full((64, 64, 3), 40 * i, np.uint8)).save(f'{folder}/{i}.png')
+cv2.GaussianBlur(np.zeros((2000, 2000, 3), np.uint8), (9, 9), 0)  # OpenCV's thread pool runs here
+found = list(found_faces(list_inputs([folder]), CropSettings(detector='none'), workers=2))
+print('found', len(found), sum(len(f.faces) for f in found))
+'''
+
+
+def test_worker_processes_start_after_opencv_ran_in_this_process(tmp_path: Path) -> None:
+    # A forked child of a process whose OpenCV pool has run used to hang in its first OpenCV call
+    # (detect.main in-process, --workers auto); the timeout turns a hang into a failure.
+    result = subprocess.run([sys.executable, '-c', FIND_FACES_AFTER_OPENCV, str(tmp_path)],
+                            env=script_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ['found', '4', '4']  # --detector none: the whole image is the face

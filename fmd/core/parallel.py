@@ -37,22 +37,29 @@ def _start_worker(initializer: Callable[..., None] | None, initargs: Sequence[An
         initializer(*initargs)
 
 
+def process_pool(workers: int, initializer: Callable[..., None] | None = None,
+                 initargs: Sequence[Any] = ()) -> ProcessPoolExecutor:
+    """`workers` forked processes that ignore Ctrl-C and die on SIGTERM. OpenCV is set to one
+    thread in this process first: a forked child of a process whose OpenCV thread pool has run
+    hangs in its first OpenCV call (tested), so this process stays single-threaded in OpenCV."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(),
+                               initializer=_start_worker, initargs=(initializer, tuple(initargs)))
+
+
 def worker_map(function: Callable[[T], R], items: Iterable[T], workers: int,
                initializer: Callable[..., None] | None = None, initargs: Sequence[Any] = (),
                chunksize: int = 1) -> Iterator[R]:
     """function(item) for every item, in order: in this process when workers <= 1, else in
-    `workers` forked processes. OpenCV is set to one thread first (its pool deadlocks in a forked
-    child of a process that used it). Raises WorkerDiedError when a worker is killed."""
+    `workers` processes of process_pool. Raises WorkerDiedError when a worker is killed."""
     if workers <= 1:
         if initializer is not None:
             initializer(*initargs)
         yield from map(function, items)
         return
-    import cv2
-
-    cv2.setNumThreads(1)
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(),
-                               initializer=_start_worker, initargs=(initializer, tuple(initargs)))
+    pool = process_pool(workers, initializer, initargs)
     try:
         yield from pool.map(function, items, chunksize=chunksize)
     except BrokenProcessPool as error:

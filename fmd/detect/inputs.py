@@ -5,18 +5,17 @@ No torch here, so the worker processes that read inputs and find faces start fas
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
 
+from fmd.core.parallel import process_pool
 from fmd.data import face_crop
 from fmd.data.face_crop import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, FaceBox, InputReadError
 
@@ -157,8 +156,7 @@ def find_faces(item: Input, settings: CropSettings) -> FoundFaces:
 
 
 def _init_worker(detector: str) -> None:
-    """Workers leave Ctrl-C to the main process, use one OpenCV thread and build the detector once."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Workers use one OpenCV thread and build the detector once (process_pool: Ctrl-C is the parent's)."""
     import cv2
 
     cv2.setNumThreads(1)
@@ -170,8 +168,7 @@ def found_faces(inputs: Sequence[Input], settings: CropSettings, workers: int = 
     if workers <= 0:
         yield from (find_faces(item, settings) for item in inputs)
         return
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(),
-                               initializer=_init_worker, initargs=(settings.detector,))
+    pool = process_pool(workers, _init_worker, (settings.detector,))
     try:
         queue: deque[Future] = deque()
         todo = iter(inputs)
