@@ -402,6 +402,12 @@ def _run(*args: str, **kwargs) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
+def _default_sigint() -> None:
+    """Ctrl-C at its default in the child even when the tests run as a background job: a
+    non-interactive shell starts those with SIGINT ignored, and Python keeps an ignored SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize('signum, code', [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_leaves_no_dataset_and_no_temp_folder(src: Path, tmp_path: Path, signum: int,
                                                         code: int) -> None:
@@ -411,7 +417,8 @@ def test_interrupt_leaves_no_dataset_and_no_temp_folder(src: Path, tmp_path: Pat
         for i in range(150):
             (many / class_name / f'{i:03d}.png').symlink_to(src / 'real/id02_a.png')
     out = tmp_path / 'out'
-    process = _run(str(many), str(out), '--name', 'big', '--workers', '2', start_new_session=True)
+    process = _run(str(many), str(out), '--name', 'big', '--workers', '2', start_new_session=True,
+                   preexec_fn=_default_sigint)
     deadline = time.monotonic() + 60
     while not any(out.glob('.big.tmp-*/*/*/*.png')) and time.monotonic() < deadline:  # the first crop
         time.sleep(0.05)
