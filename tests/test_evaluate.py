@@ -19,7 +19,7 @@ from fmd.core.inference import fake_probability, predict
 from fmd.core.registry import build_model
 from fmd.data.presets import TRANSFORM_TEST
 from fmd.evaluate.specs import parse_data_spec
-from fmd.evaluate.tables import distinct_labels, evaluation_markdown
+from fmd.evaluate.tables import checkpoint_file_labels, distinct_labels, evaluation_markdown
 from helpers import PROJECT_ROOT, make_split, run_script, script_command
 from utils import load_trained_model
 
@@ -243,3 +243,14 @@ def test_numerical_analysis_metrics_gain_the_interval_and_balanced_accuracy() ->
         low, high = found[score]['roc_auc_ci']
         assert low <= found[score]['roc_auc'] <= high
     assert found['bootstrap'] == {'n_resamples': 100, 'seed': 1}
+
+
+def test_checkpoint_file_labels_add_folders_only_until_they_differ() -> None:
+    seeds = ['runs/s0/checkpoints/ciplab_SimpleNet_AdamW.pt', 'runs/s1/checkpoints/ciplab_SimpleNet_AdamW.pt',
+             'checkpoints/ciplab_BonusNet_Adam.pt']
+    assert checkpoint_file_labels(seeds) == {
+        seeds[0]: 's0/checkpoints/ciplab_SimpleNet_AdamW.pt',
+        seeds[1]: 's1/checkpoints/ciplab_SimpleNet_AdamW.pt',
+        seeds[2]: 'checkpoints/ciplab_BonusNet_Adam.pt'}
+    assert checkpoint_file_labels(['a/x.pt', 'b/y.pt']) == {'a/x.pt': 'x.pt', 'b/y.pt': 'y.pt'}
+    assert checkpoint_file_labels(['x.pt', 'x.pt']) == {'x.pt': 'x.pt'}

@@ -46,6 +46,18 @@ def checkpoint_labels(rows: Sequence[dict]) -> dict[str, str]:
         lambda key: Path(key).name])
 
 
+def path_tail(path: str, parts: int) -> str:
+    """The last `parts` components of a path ('s0/checkpoints/a.pt' for parts=3)."""
+    return Path(*Path(path).parts[-parts:]).as_posix()
+
+
+def checkpoint_file_labels(checkpoints: Sequence[str]) -> dict[str, str]:
+    """Checkpoint path -> its file name, or as many trailing folders as tell it from the others
+    (three seeds' runs/s0/checkpoints/a.pt and runs/s1/checkpoints/a.pt: s0/checkpoints/a.pt)."""
+    depth = max((len(Path(key).parts) for key in checkpoints), default=1)
+    return distinct_labels(checkpoints, [lambda key, n=n: path_tail(key, n) for n in range(1, depth + 1)])
+
+
 def data_labels(rows: Sequence[dict]) -> dict[str, str]:
     """--data argument -> `NAME:SPLIT`, else the argument as given."""
     first = {row['data']: row for row in reversed(rows)}
@@ -64,6 +76,7 @@ def _percent(value: float | None) -> str:
 def evaluation_markdown(rows: Sequence[dict]) -> str:
     """A markdown table of fmd.evaluate's rows (one line each) followed by a one-paragraph legend."""
     data = data_labels(rows)
+    files = checkpoint_file_labels([row['checkpoint'] for row in rows])
     lines = ['| checkpoint | model / trained on | evaluated on | real / fake | AUC [95% CI] | AP | EER '
              '| acc. | bal. acc. | acc. / bal. acc. at val EER thr. | video AUC (groups) |',
              '|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|']
@@ -77,7 +90,7 @@ def evaluation_markdown(rows: Sequence[dict]) -> str:
         trained = f'{row.get("model")} / {row.get("trained_on") or MISSING}'
         trained += ' (COLLAPSED)' if row.get('collapsed') else ''
         lines.append(
-            f'| {Path(row["checkpoint"]).name} | {trained} '
+            f'| {files[row["checkpoint"]]} | {trained} '
             f'| {data[row["data"]]} | {row["n_real"]} / {row["n_fake"]} '
             f'| {row["auc"]:.3f} [{low:.3f}, {high:.3f}] | {_number(row["ap"])} '
             f'| {_percent(100 * row["eer"])} | {_percent(row["accuracy"])} '
