@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -287,3 +288,11 @@ def test_unit_interval_accepts_probabilities(text: str, value: float) -> None:
 def test_unit_interval_names_what_is_wrong(text: str, message: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match=message):
         cli.unit_interval(text)
+
+
+def test_model_help_lists_exactly_the_registered_models_and_aliases() -> None:
+    # MODEL_HELP is written out so that --help need not import the models; it must not drift.
+    from fmd.core.registry import model_names
+
+    named = set(re.findall(r'[A-Z][A-Za-z0-9]*(?:-[A-Z][A-Za-z0-9]*)?', cli.MODEL_HELP))
+    assert named == set(model_names())

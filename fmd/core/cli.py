@@ -121,8 +121,8 @@ def model_name(text: str) -> str:
     return text
 
 
-MODEL_HELP = 'one of the registered models: SimpleNet, XceptionBased (alias Xception-Based), BonusNet, ' \
-             'EfficientNetLite0 (fmd.core.registry)'
+MODEL_HELP = ('one of the registered models: SimpleNet, XceptionBased (alias Xception-Based), BonusNet, '
+              'EfficientNetLite0 (alias EfficientNet-Lite0) (fmd.core.registry)')
 
 
 def positive_float(text: str) -> float:
