@@ -105,7 +105,7 @@ def plot_grad_cam(visualization: np.ndarray, true_label: int, predicted: int, pr
 def main(argv: list[str] | None = None) -> list[str]:
     """Save a Grad-CAM figure for one real and one fake test image; returns the paths."""
     args, model_name, _, model, test_dataset = start_analysis(
-        __doc__, compile_allowed=False, args=build_parser().parse_args(argv))
+        build_parser().parse_args(argv), compile_allowed=False)
     images = draw_one_per_class(test_dataset, seed=args.seed, show_progress=not args.no_progress)
 
     layer_name, _ = grad_cam_layer(model)

@@ -133,7 +133,7 @@ def compute_metrics(all_first_soft_scores: Sequence[float], all_second_soft_scor
 def main(argv: list[str] | None = None) -> dict:
     """Score the test split, save ROC/DET figures and the metrics JSON; returns the metrics."""
     args, model_name, data_root, model, test_dataset = start_analysis(
-        __doc__, uint8=True, args=build_parser().parse_args(argv))
+        build_parser().parse_args(argv), uint8=True)
 
     first, second, labels = get_soft_scores_and_true_labels(
         test_dataset, model, batch_size=args.batch_size, num_workers=args.workers,

@@ -208,7 +208,7 @@ def saliency_statistics(mean_maps: dict[int, torch.Tensor]) -> dict:
 def main(argv: list[str] | None = None) -> list[str]:
     """Draw 12 random test images (half real, half fake) with their maps and the per-class mean
     maps; write where the mean maps put their mass to out/; returns the figure paths."""
-    args, model_name, _, model, test_dataset = start_analysis(__doc__, args=build_parser().parse_args(argv))
+    args, model_name, _, model, test_dataset = start_analysis(build_parser().parse_args(argv))
     chosen = choose_pair_indices(test_dataset, PAIRS_ROWS * PAIRS_PER_ROW,
                                  torch.Generator().manual_seed(args.seed))
     samples = [test_dataset[index] for index in chosen]

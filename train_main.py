@@ -124,7 +124,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-
 if __name__ == '__main__':
     parse_args()  # --help and usage errors answer here, before the imports below load torch
 

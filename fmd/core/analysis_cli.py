@@ -79,12 +79,9 @@ def load_analysis_inputs(args: argparse.Namespace, device: torch.device | None =
     return model_name, data_root, model, test_dataset
 
 
-def start_analysis(description: str | None, argv: list[str] | None = None, device: torch.device | None = None,
-                   uint8: bool = False, compile_allowed: bool = True,
-                   add_args: Callable[[argparse.ArgumentParser], None] | None = None,
-                   batch_size: bool = False, args: argparse.Namespace | None = None,
-                   ) -> tuple[argparse.Namespace, str, Path, nn.Module, Dataset]:
-    """Parse -m/--checkpoint/-d and the common flags (or take `args` parsed already), seed, and load
+def start_analysis(args: argparse.Namespace, device: torch.device | None = None, uint8: bool = False,
+                   compile_allowed: bool = True) -> tuple[argparse.Namespace, str, Path, nn.Module, Dataset]:
+    """Take a script's parsed -m/--checkpoint/-d and common flags (analysis_parser), seed, and load
     (model name, data root, model, test split); --workers auto becomes its number (resolve_workers).
 
     uint8: the test split yields uint8 images (for inference.predict); compile_allowed=False
@@ -93,8 +90,6 @@ def start_analysis(description: str | None, argv: list[str] | None = None, devic
     from fmd.core.cli import resolve_workers
     from fmd.core.devices import seed_everything
 
-    if args is None:
-        args = analysis_parser(description, add_args, batch_size=batch_size).parse_args(argv)
     args.workers = resolve_workers(args.workers)
     seed_everything(args.seed)
     if args.compile and not compile_allowed:

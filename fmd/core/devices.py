@@ -36,8 +36,6 @@ def model_device(model: nn.Module) -> torch.device:
     return parameter.device if parameter is not None else torch.device('cpu')
 
 
-
-
 def default_threads() -> int:
     """torch intra-op threads for the compute: torch's default (one per physical core, or
     $OMP_NUM_THREADS), but no more than the cores this process may run on (taskset, cpusets)."""

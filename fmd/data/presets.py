@@ -100,8 +100,6 @@ def forensic_train_transform(size: int = IMAGE_SIZE) -> transforms.Compose:
     ])
 
 
-
-
 def uint8_transform(augment: str | None) -> RandomCropFlip | None:
     """The uint8-tensor twin of a preset's geometry: RandomCropFlip for 'assignment' training,
     None (nothing to do) for evaluation (augment=None). 'forensic' has no uint8 twin (it
@@ -111,8 +109,6 @@ def uint8_transform(augment: str | None) -> RandomCropFlip | None:
     if augment == 'assignment':
         return RandomCropFlip(IMAGE_SIZE, padding=4)
     raise ValueError(f'Preset {augment!r} has no uint8 form; only {UINT8_PRESETS} do.')
-
-
 
 
 def train_transform(augment: str = 'assignment') -> transforms.Compose:

@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 from PIL import Image
 
+from fmd.core.cli import default_workers
+
 from .images import make_image
 from .layout import CLASSES, DATASETS, DEFAULT_SCALE, image_keys, relative_path, resolve_scale
 from .manifest import MANIFEST_NAME, build_manifest, is_complete, manifest_digest, manifest_text
@@ -56,7 +58,7 @@ def generate_demo_datasets(out: str | Path, scale: str | Mapping = DEFAULT_SCALE
     build = out.parent / f'.{out.name}.tmp-{os.getpid()}'
     previous = out.parent / f'.{out.name}.old-{os.getpid()}'
     jobs = [ImageJob(str(build), seed, *key) for key in image_keys(counts)]
-    workers = min(workers or _default_workers(), max(1, len(jobs) // 8))
+    workers = min(workers or default_workers(), max(1, len(jobs) // 8))
     start = time.perf_counter()
     try:
         for dataset, splits in counts.items():
@@ -141,9 +143,3 @@ def _pid_alive(pid: int) -> bool:
         return True
     return True
 
-
-def _default_workers() -> int:
-    """--workers auto: the one rule of every command (fmd.core.cli.default_workers)."""
-    from fmd.core.cli import default_workers
-
-    return default_workers()

@@ -90,7 +90,6 @@ def differences(root: Path, settings: dict, fingerprints: dict) -> str:
     return 'it was prepared with other ' + ', '.join(changed) if changed else 'some of its files changed'
 
 
-
 def write_results(tmp: Path, rows: Sequence[Mapping], skipped: Sequence[tuple[str, str]],
                   settings: dict[str, Any], fingerprints: dict[str, list[int]]) -> None:
     """MANIFEST.csv and skipped.csv, then PREPARE.json last: its presence marks the build complete."""
