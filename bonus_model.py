@@ -169,6 +169,8 @@ class BonusNet(nn.Module):
     # Grad-CAM maps the last convolution with a spatial output (8x8): the pointwise one of the last
     # block; the global depthwise convolution after it outputs 1x1 (registry.grad_cam_layer).
     grad_cam_layer_name = f'features.{len(BLOCKS) - 1}.pointwise'
+    # The mask head (fmd.models.mask_head) reads the stem (64x64, fine detail) and the 16x16 stage.
+    mask_feature_layers = ('stem', 'features.3')
 
     def __init__(self) -> None:
         super().__init__()

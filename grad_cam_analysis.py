@@ -44,12 +44,12 @@ class MissingClassError(ValueError):
     """The test set lacks a class, so no image of that class can be drawn."""
 
 
-def grad_cam_of_image(image: torch.Tensor, model: nn.Module) -> tuple[np.ndarray, int, float]:
+def grad_cam_map(image: torch.Tensor, model: nn.Module) -> tuple[np.ndarray, int, float]:
     """Grad-CAM of the top class on the model's Grad-CAM layer (registry.grad_cam_layer: `conv3`
     unless the model names another) over one normalised 3xHxW image.
 
-    Returns (HxWx3 uint8 overlay on the un-normalised image, predicted class, its softmax probability).
-    The model is left in eval mode with no gradients stored in its parameters.
+    Returns (HxW float32 map in [0, 1], predicted class, its softmax probability). The model is left
+    in eval mode with no gradients stored in its parameters.
     """
     _, layer = grad_cam_layer(model)
     batch = image.unsqueeze(0).to(model_device(model))
@@ -60,9 +60,16 @@ def grad_cam_of_image(image: torch.Tensor, model: nn.Module) -> tuple[np.ndarray
     with GradCAM(model=model, target_layers=[layer]) as cam:
         grayscale_cam = cam(input_tensor=batch, targets=[ClassifierOutputTarget(predicted)])[0]
     model.zero_grad(set_to_none=True)
+    return grayscale_cam.astype(np.float32), predicted, float(probabilities[predicted])
+
+
+def grad_cam_of_image(image: torch.Tensor, model: nn.Module) -> tuple[np.ndarray, int, float]:
+    """grad_cam_map drawn over the image: (HxWx3 uint8 overlay on the un-normalised image,
+    predicted class, its softmax probability)."""
+    grayscale_cam, predicted, probability = grad_cam_map(image, model)
     rgb_image = unnormalize(image.detach().cpu()).permute(1, 2, 0).numpy().astype(np.float32)
     visualization = show_cam_on_image(rgb_image, grayscale_cam, use_rgb=True)
-    return visualization, predicted, float(probabilities[predicted])
+    return visualization, predicted, probability
 
 
 def get_grad_cam_visualization(test_dataset: Dataset, model: nn.Module,

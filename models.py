@@ -13,6 +13,7 @@ class SimpleNet(nn.Module):
     """Three 7x7 conv + max-pool stages and three fully connected layers; 256x256 input, 2 logits."""
 
     grad_cam_layer_name = 'conv3'  # the assignment's Grad-CAM target (registry.grad_cam_layer)
+    mask_feature_layers = ('conv2', 'conv3')  # what the mask head reads (fmd.models.mask_head)
 
     def __init__(self) -> None:
         super().__init__()

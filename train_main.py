@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="training fakes: the dataset's own (default), self-blends of its reals "
                                '(needs landmarks.npz: python -m fmd.data.landmarks DATASET; the fake/ '
                                'folders of train and val are never read), or both')
+    research.add_argument('--mask-loss-weight', type=non_negative_float, default=0.0, metavar='W',
+                          help='also train a mask head (BonusNet, SimpleNet) to draw where each '
+                               'self-blend was changed: loss = cross-entropy + W x mask loss; needs '
+                               '--fakes self-blend (default: 0 = off, no head)')
     research.add_argument('--augment', default='assignment', choices=AUGMENT_PRESETS,
                           help='training augmentation preset (default: assignment = crop + flip)')
     research.add_argument('--weight-decay', type=non_negative_float, default=0.0,
@@ -112,6 +116,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.fakes != 'dataset' and args.augment not in UINT8_PRESETS:
         parser.error(f'argument --fakes {args.fakes}: blends are made on the decoded uint8 images; '
                      f'use --augment {" or ".join(UINT8_PRESETS)}')
+    if args.mask_loss_weight and args.fakes != 'self-blend':
+        parser.error('argument --mask-loss-weight: the masks come from self-blending; add --fakes '
+                     "self-blend (the dataset's own fakes have no masks)")
     if args.require_pretrained and not args.pretrained:
         parser.error('--require-pretrained and --no-pretrained contradict each other')
     world_size = env_world_size()
@@ -189,6 +196,20 @@ def balanced_class_weights(dataset: Dataset) -> torch.Tensor:
     return counts.sum() / (len(counts) * counts)
 
 
+def attach_mask_head(model: nn.Module, memory_format: torch.memory_format) -> nn.Module:
+    """--mask-loss-weight: the model with a fresh mask head (fmd.models.mask_head), in the model's
+    memory format; a model without mask layers is a one-line error."""
+    from fmd.models.mask_head import MaskHeadError, build_mask_head
+
+    try:
+        masked = build_mask_head(model)
+    except MaskHeadError as error:
+        sys.exit(f'error: argument --mask-loss-weight: {error}')
+    masked.head.to(memory_format=memory_format)
+    print(f'Mask head: {get_nof_params(masked.head):,} parameters reading {", ".join(masked.layers)}')
+    return masked
+
+
 def optimizer_hyperparameters(optimizer: torch.optim.Optimizer) -> dict:
     """The first param group without its parameters, as JSON-safe values."""
     group = {k: v for k, v in optimizer.param_groups[0].items() if k not in ('params', 'initial_lr')}
@@ -202,7 +223,7 @@ def range_test(args: argparse.Namespace, model: nn.Module, model_name: str, trai
     """--lr-find / --lr auto: the range test on copies of the model and of the run's optimizer
     (fmd.training.lr_finder), its figure in figures/<run>_lr_find.png."""
     optimizer = build_optimizer(args.optimizer, model, DEFAULT_START_LR, args.momentum, args.weight_decay)
-    trained_on = training_set_name(args.dataset, args.fakes)
+    trained_on = training_set_name(args.dataset, args.fakes, args.mask_loss_weight > 0)
     return find_lr(model, optimizer, train_dataset, criterion, device, batch_size=args.batch_size,
                    workers=workers, seed=args.seed, steps=args.lr_find_steps, memory_format=memory_format,
                    figure=lr_find_figure_path(trained_on, model_name, args.optimizer),
@@ -212,8 +233,8 @@ def range_test(args: argparse.Namespace, model: nn.Module, model_name: str, trai
 
 def kept_state(trainer: Trainer, args: argparse.Namespace, model_name: str) -> str:
     """What an interrupted run left: the epoch in its resumable state, and how to continue it."""
-    state = interrupted_checkpoint_path(training_set_name(args.dataset, args.fakes), model_name,
-                                        args.optimizer)
+    trained_on = training_set_name(args.dataset, args.fakes, args.mask_loss_weight > 0)
+    state = interrupted_checkpoint_path(trained_on, model_name, args.optimizer)
     return (f'the state after epoch {trainer.saved_epoch} is in {state}; continue with the same '
             'command plus --resume' if trainer.saved_epoch else 'no epoch had finished')
 
@@ -240,7 +261,8 @@ def load_splits(args: argparse.Namespace, data_root: Path, device: torch.device)
         cached, line = [train, val], ''
     else:
         train, val, cached, line = self_blend_splits(data_root, args.dataset, args.fakes,
-                                                     uint8_transform(args.augment), args.seed, IMAGE_SIZE)
+                                                     uint8_transform(args.augment), args.seed, IMAGE_SIZE,
+                                                     with_masks=args.mask_loss_weight > 0)
         line += ' | '
     validation = 'val reals and their self-blends' if args.fakes == 'self-blend' else 'the val split'
     workers, cache_line = prepare_datasets([*cached, test], device, args.workers,
@@ -283,6 +305,7 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
     model, memory_format, compiled = prepare_model(model, model_name, device, compile=args.compile)
     nof_params = get_nof_params(model)
     print(f'{model_name}: {nof_params:,} trainable parameters | {describe(memory_format, compiled)}')
+    masked = attach_mask_head(model, memory_format) if args.mask_loss_weight else None
 
     class_weights = balanced_class_weights(train_dataset) if args.class_weights == 'balanced' else None
     criterion = nn.CrossEntropyLoss(weight=class_weights)
@@ -293,13 +316,15 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
         lr, lr_find = found.suggestion, found.summary()
         if args.lr_find:
             return {'lr_find': lr_find}
-    optimizer = build_optimizer(args.optimizer, model, lr, args.momentum, args.weight_decay)
+    optimizer = build_optimizer(args.optimizer, model if masked is None else masked, lr, args.momentum,
+                                args.weight_decay)
     hyperparameters = optimizer_hyperparameters(optimizer)
     scheduler = build_scheduler(args.scheduler, optimizer, args.epochs, args.warmup_epochs)
     extra = {'seed': args.seed, 'batch_size': args.batch_size, 'epochs': args.epochs,
              'nof_params': nof_params, 'device': str(device), 'data_root': str(data_root),
              'threads': torch.get_num_threads(), 'augment': args.augment, 'fakes': args.fakes,
-             'validation': splits.validation,
+             'validation': splits.validation, 'mask_loss_weight': args.mask_loss_weight,
+             'mask_head_params': get_nof_params(masked.head) if masked is not None else None,
              'weight_decay': args.weight_decay, 'scheduler': args.scheduler,
              'warmup_epochs': args.warmup_epochs if args.scheduler != 'none' else None,
              'class_weights': class_weights.tolist() if class_weights is not None else None,
@@ -314,7 +339,7 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
     logging_parameters = LoggingParameters(model_name=model_name, dataset_name=args.dataset,
                                            optimizer_name=args.optimizer,
                                            optimizer_params=hyperparameters, extra=extra,
-                                           fakes=args.fakes)
+                                           fakes=args.fakes, masks=masked is not None)
     if distributed.rank:  # other ranks augment and drop out differently; rank 0 keeps the seed
         seed_everything(args.seed + distributed.rank)
     trainer = Trainer(model, optimizer, criterion,
@@ -323,7 +348,8 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
                       num_workers=splits.workers, amp=args.amp, seed=args.seed,
                       show_progress=not args.no_progress, scheduler=scheduler,
                       select_by=args.select_by, patience=args.patience, distributed=distributed,
-                      stop_on_collapse=args.stop_on_collapse)
+                      stop_on_collapse=args.stop_on_collapse, masked=masked,
+                      mask_loss_weight=args.mask_loss_weight)
     try:
         record = trainer.run(args.epochs, logging_parameters, resume=args.resume)
     except KeyboardInterrupt as interrupt:

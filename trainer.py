@@ -27,6 +27,7 @@ from fmd.core.devices import default_workers
 from fmd.core.interrupts import StopRequest, deferred_interrupts
 from fmd.core.options import SELECT_BY  # what "best epoch" means
 from fmd.core.runs import checkpoint_path, interrupted_checkpoint_path, lock_path, log_path
+from fmd.models.mask_head import MASK_HEAD_KEY, MASK_LAYERS_KEY, mask_loss
 from fmd.training.checkpoints import VAL_THRESHOLD_KEY, read_checkpoint
 from fmd.training.collapse import (
     Verdict,
@@ -54,13 +55,14 @@ class LoggingParameters:
     optimizer_params: dict
     extra: dict = field(default_factory=dict)
     fakes: str = 'dataset'  # train_main.py --fakes: a self-blend run gets files of its own
+    masks: bool = False     # train_main.py --mask-loss-weight > 0: so does a run with a mask head
 
     @property
     def run_name(self) -> str:
         """`<dataset>_<model>_<optimizer>`, the stem of the run's .json and .pt files."""
         from fmd.core.runs import run_name, training_set_name
 
-        return run_name(training_set_name(self.dataset_name, self.fakes), self.model_name,
+        return run_name(training_set_name(self.dataset_name, self.fakes, self.masks), self.model_name,
                         self.optimizer_name)
 
     @property
@@ -68,7 +70,8 @@ class LoggingParameters:
         """(checkpoint, interrupted state, JSON log, lock) of this run."""
         from fmd.core.runs import training_set_name
 
-        key = (training_set_name(self.dataset_name, self.fakes), self.model_name, self.optimizer_name)
+        key = (training_set_name(self.dataset_name, self.fakes, self.masks), self.model_name,
+               self.optimizer_name)
         return (checkpoint_path(*key), interrupted_checkpoint_path(*key), log_path(*key),
                 lock_path(*key))
 
@@ -105,7 +108,8 @@ class Trainer:
                  num_workers: int | None = None, amp: bool | None = None, seed: int = 0,
                  show_progress: bool = True, scheduler: Any = None, select_by: str = 'val_acc',
                  patience: int | None = None, distributed: Distributed = SINGLE,
-                 memory_format: torch.memory_format | None = None, stop_on_collapse: int | None = None):
+                 memory_format: torch.memory_format | None = None, stop_on_collapse: int | None = None,
+                 masked: nn.Module | None = None, mask_loss_weight: float = 0.0):
         if device is None:
             from utils import device
         if select_by not in SELECT_BY:
@@ -134,13 +138,19 @@ class Trainer:
         # with its own seed (rank 0 keeps `seed`, so a single process is unchanged).
         self.distributed = distributed
         self.seed = seed
-        self.train_model = distributed.wrap(self.model)
+        # --mask-loss-weight: `masked` (fmd.models.mask_head.MaskedDetector) wraps the model and its
+        # mask head; training batches then carry masks, and the loss adds weight x the mask loss.
+        self.masked, self.mask_loss_weight = masked, mask_loss_weight
+        if masked is not None:
+            masked.to(device)
+        self.train_model = distributed.wrap(self.model if masked is None else masked)
         self.show_progress = show_progress and distributed.is_main
         self.shuffle_generator = torch.Generator().manual_seed(seed + distributed.rank)
         self.epoch = 0
         self.last_scores: tuple[torch.Tensor, torch.Tensor] | None = None
         self.saved_epoch: int | None = None  # epoch of the interrupted state this run wrote/read
         self.last_verdict: Verdict | None = None  # the collapse guard's verdict on the last epoch
+        self.last_mask_loss: float | None = None  # the mask head's mean loss in the last epoch
         self.stop = StopRequest()  # signals become a flag checked between batches during run()
         self._loaders: dict[int, DataLoader] = {}
 
@@ -197,18 +207,24 @@ class Trainer:
         self.model.train()
         if hasattr(self.train_dataset, 'set_epoch'):  # self-blends: fresh fakes every epoch
             self.train_dataset.set_epoch(self.epoch)
-        total_loss, correct, seen = 0.0, 0, 0
+        total_loss, correct, seen, total_mask_loss = 0.0, 0, 0, 0.0
         uncounted_from = unique_train_samples(len(self.train_dataset), self.distributed.rank,
                                               self.distributed.world_size)
         bar = self._progress(self._loader(self.train_dataset, shuffle=True),
                              f'Epoch [{self.epoch:03d}] train')
-        for batch_index, (inputs, targets) in enumerate(self._stoppable(bar)):
+        for batch_index, (inputs, targets, *masks) in enumerate(self._stoppable(bar)):
             inputs = prepare_batch(inputs, self.device, self.memory_format)
             targets = targets.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
             with self._autocast():
                 outputs = self.train_model(inputs)
-            loss = self._loss(outputs, targets)
+            if self.masked is not None:
+                outputs, mask_logits = outputs
+                masked_loss = self._mask_loss(mask_logits, masks[0])
+                total_mask_loss += masked_loss.item() * targets.size(0)
+                loss = self._loss(outputs, targets) + self.mask_loss_weight * masked_loss
+            else:
+                loss = self._loss(outputs, targets)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
                 raise NonFiniteLossError(
@@ -226,11 +242,18 @@ class Trainer:
             seen += targets.size(0)
             bar.set_postfix(loss=f'{total_loss / max(seen, 1):.3f}',
                             acc=f'{100 * correct / max(seen, 1):.2f}%')
-        total_loss, correct, seen = self.distributed.sum(total_loss, correct, seen)
-        self.distributed.broadcast_buffers(self.model)
+        total_loss, correct, seen, total_mask_loss = self.distributed.sum(total_loss, correct, seen,
+                                                                          total_mask_loss)
+        self.distributed.broadcast_buffers(self.model if self.masked is None else self.masked)
         avg_loss, accuracy = total_loss / seen, 100.0 * correct / seen
-        print(format_progress(self.epoch, avg_loss, accuracy, correct, seen), flush=True)
+        self.last_mask_loss = total_mask_loss / seen if self.masked is not None else None
+        mask_text = f' | Mask loss: {self.last_mask_loss:.4f}' if self.masked is not None else ''
+        print(format_progress(self.epoch, avg_loss, accuracy, correct, seen) + mask_text, flush=True)
         return avg_loss, accuracy
+
+    def _mask_loss(self, mask_logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """The mask head's loss against the batch's manipulation masks (float32)."""
+        return mask_loss(mask_logits.float(), masks.to(self.device, non_blocking=True))
 
     def _evaluate(self, dataset: Dataset) -> tuple[float, float, torch.Tensor, torch.Tensor]:
         """(mean loss per sample, accuracy %, P(fake) per sample, labels) in eval mode, no grad."""
@@ -288,7 +311,15 @@ class Trainer:
                 'scheduler': self.scheduler.state_dict() if self.scheduler is not None else None,
                 'scaler': self.scaler.state_dict(), 'record': record, 'best': best,
                 'stale_epochs': stale_epochs, 'rng': rng_state(self.shuffle_generator),
-                **self._rank_rng_states()}
+                **self._rank_rng_states(), **self._mask_head_state()}
+
+    def _mask_head_state(self) -> dict:
+        """The mask head's weights and the layers it reads, under their checkpoint keys ({} without)."""
+        if self.masked is None:
+            return {}
+        return {MASK_HEAD_KEY: {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
+                                for k, v in self.masked.head.state_dict().items()},
+                MASK_LAYERS_KEY: list(self.masked.layers)}
 
     def _rank_rng_states(self) -> dict:
         """Under torchrun, every rank's random state (`rng` alone is rank 0's)."""
@@ -298,6 +329,11 @@ class Trainer:
 
     def _load_state(self, state: dict) -> tuple[dict, dict, int]:
         self.model.load_state_dict(state['model'])
+        if self.masked is not None:
+            if MASK_HEAD_KEY not in state:
+                raise ValueError('--resume: the interrupted run had no mask head; resume it without '
+                                 '--mask-loss-weight')
+            self.masked.head.load_state_dict(state[MASK_HEAD_KEY])
         self.optimizer.load_state_dict(state['optimizer'])
         if self.scheduler is not None and state.get('scheduler') is not None:
             self.scheduler.load_state_dict(state['scheduler'])
@@ -382,6 +418,8 @@ class Trainer:
         started = time.perf_counter()
         record['lr'].append(self.optimizer.param_groups[0]['lr'])
         train_loss, train_acc = self.train_one_epoch()
+        if self.masked is not None:
+            record.setdefault('train_mask_loss', []).append(self.last_mask_loss)
         self.last_scores = None
         val_loss, val_acc = self.validate()
         val_auc = val_threshold = None
@@ -412,7 +450,8 @@ class Trainer:
             best.update(epoch=self.epoch, score=score, val_acc=val_acc, test_acc=test_acc,
                         val_auc=val_auc, val_eer_threshold=val_threshold,
                         model={k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
-                               for k, v in self.model.state_dict().items()})
+                               for k, v in self.model.state_dict().items()},
+                        **self._mask_head_state())
             record['best_epoch'] = self.epoch
             print(f'New best epoch {self.epoch} ({self.select_by} {score:.4f})')
             return 0
@@ -440,7 +479,9 @@ class Trainer:
                                'collapsed': run_collapsed(record),
                                'model_name': logging_parameters.model_name,
                                'dataset': logging_parameters.dataset_name,
-                               'fakes': logging_parameters.fakes}, checkpoint)
+                               'fakes': logging_parameters.fakes,
+                               **{key: best[key] for key in (MASK_HEAD_KEY, MASK_LAYERS_KEY)
+                                  if key in best}}, checkpoint)
             print(f'Saved checkpoint {checkpoint} (best epoch {best["epoch"]}, '
                   f'val acc {best["val_acc"]:.2f}%)')
             self.write_output(logging_parameters, record)

@@ -40,9 +40,11 @@ def run_name(dataset: str, model: str, optimizer: str = DEFAULT_OPTIMIZER) -> st
     return f'{dataset}_{model}_{optimizer}'
 
 
-def training_set_name(dataset: str, fakes: str = 'dataset') -> str:
-    """What a run trained on, as its file names and tables say it: `ciplab`, `ciplab+self-blend`."""
-    return dataset if fakes == 'dataset' else f'{dataset}+{fakes}'
+def training_set_name(dataset: str, fakes: str = 'dataset', masks: bool = False) -> str:
+    """What a run trained on, as its file names and tables say it: `ciplab`, `ciplab+self-blend`,
+    and `ciplab+self-blend+mask` for a run that also trained a mask head."""
+    name = dataset if fakes == 'dataset' else f'{dataset}+{fakes}'
+    return f'{name}+mask' if masks else name
 
 
 def log_path(dataset: str, model: str, optimizer: str = DEFAULT_OPTIMIZER) -> Path:

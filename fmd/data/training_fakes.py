@@ -10,6 +10,9 @@
 
 A blend is drawn from numpy's Generator seeded with (seed, epoch, image index): different every
 epoch, the same for the same seed whatever the order, the worker or the resume point.
+
+With `with_masks` (train_main.py --mask-loss-weight) every item also carries its manipulation mask
+at MASK_SIZE (the blend mask for a self-blend, zeros for a real), cut and flipped with the image.
 """
 from __future__ import annotations
 
@@ -43,18 +46,23 @@ class RealFacesDataset(FacesDataset):
 
 class SelfBlendDataset(Dataset):
     """`base`'s real images as themselves (label 0), then the self-blends of those with landmarks
-    (label 1), then `base`'s own fakes (label 1) when it has any. Items are uint8 3xHxW tensors
-    (HWC in memory) after `transform`."""
+    (label 1), then `base`'s own fakes (label 1) when it has any. Items are (uint8 3xHxW tensor
+    (HWC in memory) after `transform`, label), plus a float 1xMASK_SIZExMASK_SIZE manipulation mask
+    when `with_masks` (only without dataset fakes: their masks are unknown)."""
 
     def __init__(self, base: FacesDataset, landmarks: dict[str, np.ndarray], split: str, seed: int,
-                 transform=None, epoch: int = VALIDATION_EPOCH):
+                 transform=None, epoch: int = VALIDATION_EPOCH, with_masks: bool = False):
         self.base, self.transform, self.seed, self.epoch = base, transform, seed, epoch
+        self.with_masks = with_masks
         self.n_real = len(base.real_image_names)
         keys = [f'{split}/real/{name}' for name in base.real_image_names]
         self.blended = [i for i, key in enumerate(keys) if key in landmarks]  # base indices
         self.points = [np.asarray(landmarks[keys[i]], dtype=np.float32) for i in self.blended]
         self.without_landmarks = [keys[i] for i in range(self.n_real) if keys[i] not in landmarks]
         self.n_fake = len(base.fake_image_names)
+        if with_masks and self.n_fake:
+            raise ValueError('manipulation masks need --fakes self-blend: the masks of the '
+                             "dataset's own fakes are unknown")
 
     def __len__(self) -> int:
         return self.n_real + len(self.blended) + self.n_fake
@@ -71,25 +79,43 @@ class SelfBlendDataset(Dataset):
         """The generator of one image's blend in this epoch."""
         return np.random.default_rng([self.seed, self.epoch, base_index])
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple:
         from fmd.data.self_blend import self_blend
 
         index = int(index)
         if not 0 <= index < len(self):
             raise IndexError(f'index {index} out of range for {len(self)} items')
+        mask = None
         if index < self.n_real:
             image, label = self.base[index][0], 0
         elif index < self.n_real + len(self.blended):
             k = index - self.n_real
             real = self.base[self.blended[k]][0]
-            fake, _ = self_blend(real.permute(1, 2, 0).numpy(), self.points[k],
-                                 self.blend_generator(self.blended[k]))
+            fake, mask = self_blend(real.permute(1, 2, 0).numpy(), self.points[k],
+                                    self.blend_generator(self.blended[k]))
             image, label = torch.from_numpy(fake).permute(2, 0, 1), 1
         else:
             image, label = self.base[index - len(self.blended)][0], 1
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, label
+        if not self.with_masks:
+            return (self.transform(image) if self.transform is not None else image), label
+        return masked_item(image, mask, label, self.transform)
+
+
+def masked_item(image: torch.Tensor, mask: np.ndarray | None, label: int,
+                transform=None) -> tuple[torch.Tensor, int, torch.Tensor]:
+    """(uint8 3xHxW image, label, float 1xMASK_SIZExMASK_SIZE mask): the mask (None = a real face,
+    all zeros) rides as a fourth uint8 channel through `transform`, so it is cut and flipped with
+    the image, then is averaged over cells down to MASK_SIZE."""
+    from fmd.models.mask_head import mask_target
+
+    height, width = image.shape[1:]
+    levels = (torch.zeros((1, height, width), dtype=torch.uint8) if mask is None else
+              torch.from_numpy(np.rint(mask * 255).astype(np.uint8))[None])
+    stacked = torch.cat([image.permute(1, 2, 0), levels.permute(1, 2, 0)], dim=2).permute(2, 0, 1)
+    if transform is not None:
+        stacked = transform(stacked)
+    image = stacked[:3].permute(1, 2, 0).contiguous().permute(2, 0, 1)  # HWC in memory, as decoded
+    return image, label, mask_target(stacked[3:].float()[None] / 255)[0]
 
 
 def describe(dataset: SelfBlendDataset, what: str) -> str:
@@ -103,9 +129,11 @@ def describe(dataset: SelfBlendDataset, what: str) -> str:
 
 
 def self_blend_splits(data_root: str | os.PathLike, dataset: str, fakes: str, augment_transform,
-                      seed: int, image_size: int) -> tuple[SelfBlendDataset, Dataset, list[Dataset], str]:
+                      seed: int, image_size: int, with_masks: bool = False,
+                      ) -> tuple[SelfBlendDataset, Dataset, list[Dataset], str]:
     """(training set, validation set, the datasets whose decoded images to cache, a log line) of a
-    `--fakes self-blend` or `dataset+self-blend` run; `dataset` mode is train_main's own."""
+    `--fakes self-blend` or `dataset+self-blend` run; `dataset` mode is train_main's own.
+    `with_masks`: training items carry their manipulation masks (self-blend mode only)."""
     from fmd.data.data_root import split_dir
     from fmd.data.landmarks import LANDMARKS_FILE, read_landmarks
 
@@ -122,7 +150,8 @@ def self_blend_splits(data_root: str | os.PathLike, dataset: str, fakes: str, au
         return RealFacesDataset(path, image_size)
 
     train_base, val_base = base('train'), base('val')
-    train = SelfBlendDataset(train_base, landmarks, 'train', seed, augment_transform, epoch=1)
+    train = SelfBlendDataset(train_base, landmarks, 'train', seed, augment_transform, epoch=1,
+                             with_masks=with_masks)
     if not train.blended:
         raise ValueError(f'{folder / LANDMARKS_FILE} has landmarks for none of the train reals; run '
                          f'`python -m fmd.data.landmarks {folder}`')

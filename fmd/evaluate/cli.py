@@ -155,7 +155,8 @@ def validation_threshold(checkpoint_path: Path, checkpoint: dict, specs: Sequenc
 def trained_on(checkpoint: dict) -> str | None:
     """What the checkpoint was trained on: its dataset, `+self-blend` when its fakes were self-blends."""
     dataset = checkpoint.get('dataset')
-    return training_set_name(dataset, checkpoint.get('fakes') or 'dataset') if dataset else None
+    masks = 'mask_head' in checkpoint  # fmd.models.mask_head.MASK_HEAD_KEY
+    return training_set_name(dataset, checkpoint.get('fakes') or 'dataset', masks) if dataset else None
 
 
 def evaluation_row(checkpoint_path: Path, checkpoint: dict, spec: DataSpec, scores: Scores,

@@ -86,14 +86,15 @@ class Distributed:
                                       shuffle=True, seed=seed, drop_last=False)
         return eval_shards(len(dataset), batch_size, self.world_size)[self.rank]
 
-    def sum(self, loss: float, correct: int, seen: int) -> tuple[float, int, int]:
-        """Loss sum, correct and seen counts summed over all processes (all_reduce, float64)."""
+    def sum(self, loss: float, correct: int, seen: int, *extra: float) -> tuple:
+        """Loss sum, correct and seen counts (and any `extra` sums) summed over all processes
+        (all_reduce, float64)."""
         if not self.enabled:
-            return loss, correct, seen
-        values = torch.tensor([loss, correct, seen], dtype=torch.float64, device=self._device)
+            return (loss, correct, seen, *extra)
+        values = torch.tensor([loss, correct, seen, *extra], dtype=torch.float64, device=self._device)
         dist.all_reduce(values)
-        loss, correct, seen = values.tolist()
-        return loss, round(correct), round(seen)
+        loss, correct, seen, *extra = values.tolist()
+        return (loss, round(correct), round(seen), *extra)
 
     def gather(self, parts: list[torch.Tensor], n: int, batch_size: int,
                dtype: torch.dtype) -> torch.Tensor:

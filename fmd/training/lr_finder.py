@@ -139,7 +139,7 @@ def lr_range_test(model: nn.Module, optimizer: torch.optim.Optimizer, batches: I
         trial_model, trial_optimizer, trial_criterion = copy.deepcopy((model, optimizer, criterion))
         trial_model.train()
         trial_criterion.to(device)  # a class-weighted loss holds a weight tensor
-        for step, (inputs, targets) in enumerate(itertools.islice(cycle(batches), steps)):
+        for step, (inputs, targets, *_masks) in enumerate(itertools.islice(cycle(batches), steps)):
             lr = start_lr * growth ** step
             for group in trial_optimizer.param_groups:
                 group['lr'] = lr

@@ -158,11 +158,13 @@ def prepare_batch(images: torch.Tensor, device: torch.device,
 def collate_images(batch: list) -> object:
     """default_collate, except that uint8 image tensors stored HWC in memory (as torchvision's
     decoder and presets.RandomCropFlip return them) are stacked HWC: the batch comes out as a
-    Bx3xHxW tensor in channels_last memory, with no transposing copy per image."""
+    Bx3xHxW tensor in channels_last memory, with no transposing copy per image. Items of
+    (image, label, mask) keep their masks as a third, default-collated, element."""
     first = batch[0]
-    if isinstance(first, (tuple, list)) and len(first) == 2 and all(
+    if isinstance(first, (tuple, list)) and len(first) in (2, 3) and all(
             isinstance(item[0], torch.Tensor) and item[0].dtype == torch.uint8 and item[0].dim() == 3
             and item[0].permute(1, 2, 0).is_contiguous() for item in batch):
         images = default_collate([item[0].permute(1, 2, 0) for item in batch]).permute(0, 3, 1, 2)
-        return images, default_collate([item[1] for item in batch])
+        rest = [default_collate([item[k] for item in batch]) for k in range(1, len(first))]
+        return (images, *rest)
     return default_collate(batch)
