@@ -70,6 +70,7 @@ class FaceScore:
     w: int
     h: int
     p_fake: float
+    parts: dict[str, float] | None = None  # --mask: mean predicted mask per part (detect.masks)
 
 
 @dataclass
@@ -96,13 +97,21 @@ class DetectResult:
 
     def face_rows(self) -> list[dict[str, Any]]:
         """The faces.csv rows of this input (with the threshold its verdict used, and its source)."""
-        return [{'input': self.input, **asdict(face), 'p_fake': _rounded(face.p_fake),
+        return [{'input': self.input, **{k: v for k, v in asdict(face).items() if k != 'parts'},
+                 'p_fake': _rounded(face.p_fake), **_rounded_parts(face.parts),
                  'threshold': self.threshold, 'threshold_source': self.threshold_source}
                 for face in self.faces]
 
 
 def _rounded(p: float | None) -> float | None:
     return None if p is None else round(p, 6)
+
+
+def _rounded_parts(parts: dict[str, float] | None) -> dict[str, float]:
+    """--mask's faces.csv columns (blank without landmarks); {} for a run without --mask."""
+    if parts is None:
+        return {}
+    return {part: _rounded(score) for part, score in parts.items()}
 
 
 class CropsDataset:
@@ -189,9 +198,11 @@ def resolve_threshold(threshold: float | None, checkpoint: dict) -> tuple[float,
 
 
 def _result(found: FoundFaces, p_fakes: np.ndarray, checkpoint: str, threshold: tuple[float, str],
-            model_name: str, detector: str) -> DetectResult:
-    faces = [FaceScore(face.frame, face.box.x, face.box.y, face.box.w, face.box.h, float(p))
-             for face, p in zip(found.faces, p_fakes, strict=True)]
+            model_name: str, detector: str,
+            parts: Sequence[dict[str, float] | None] | None = None) -> DetectResult:
+    parts = [None] * len(found.faces) if parts is None else parts
+    faces = [FaceScore(face.frame, face.box.x, face.box.y, face.box.w, face.box.h, float(p), part)
+             for face, p, part in zip(found.faces, p_fakes, parts, strict=True)]
     p_fake = float(np.mean(p_fakes)) if faces else None
     verdict = 'error' if found.error else verdict_of(p_fake, threshold[0])
     return DetectResult(found.input.path, found.input.kind, faces, p_fake, verdict, found.error,
@@ -204,11 +215,12 @@ def detect_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], checkpo
                  size: int = face_crop.DEFAULT_SIZE, out: str | os.PathLike | None = None,
                  cam: bool = False, workers: int = 0, batch_size: int = DEFAULT_BATCH_SIZE,
                  device: torch.device | None = None, progress: bool = False,
-                 compile: bool = False) -> list[DetectResult]:
+                 compile: bool = False, mask: bool = False) -> list[DetectResult]:
     """Score every image and video under `paths` (one path or several); one DetectResult per input.
 
     With `out`, also writes faces.csv, summary.csv, summary.json and annotated/*.png there (with
-    Grad-CAM overlays when `cam`). An unreadable input is an 'error' result, never an exception.
+    Grad-CAM overlays when `cam`; with the mask head's overlays annotated/*_mask.png and the part
+    scores in faces.csv when `mask`). An unreadable input is an 'error' result, never an exception.
     `threshold` None: the checkpoint's validation EER threshold (resolve_threshold).
     """
     from fmd.core.registry import canonical_model_name, grad_cam_layer
@@ -222,9 +234,10 @@ def detect_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], checkpo
     if verdict_threshold[1] == 'default':
         print(f'Note: {checkpoint} stores no {VAL_THRESHOLD_KEY} (trained before train_main.py stored it, '
               f'or its val split lacks a class); verdicts use p_fake >= {DEFAULT_THRESHOLD}.')
-    if compile and cam:
-        print('Note: --compile is ignored with --cam (Grad-CAM hooks into the eager model).')
-    model = load_trained_model(checkpoint, device, compile=compile and not cam)
+    if compile and (cam or mask):
+        print('Note: --compile is ignored with --cam and --mask (they hook into the eager model).')
+    model = load_trained_model(checkpoint, device, compile=compile and not (cam or mask))
+    masked = mask_head_of(model, saved, checkpoint) if mask else None
     model_name = canonical_model_name(saved['model_name'])
     check_crop_size(model, model_name, size, checkpoint, device)
     face_crop.get_detector(detector)  # a missing package fails here, before any work
@@ -240,16 +253,25 @@ def detect_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], checkpo
     pending: list[FoundFaces] = []
 
     def flush() -> None:
-        p_fakes = score_crops(model, [f.crop for found in pending for f in found.faces], device=device,
-                              batch_size=batch_size)
+        crops = [f.crop for found in pending for f in found.faces]
+        if masked is None:
+            p_fakes = score_crops(model, crops, device=device, batch_size=batch_size)
+        else:
+            from fmd.detect.masks import crop_part_scores, score_and_map
+
+            p_fakes, maps = score_and_map(masked, crops, device, batch_size)
+            parts = [crop_part_scores(crop, mask_map) for crop, mask_map in zip(crops, maps, strict=True)]
         start = 0
         for found in pending:
-            result = _result(found, p_fakes[start:start + len(found.faces)], checkpoint,
-                             verdict_threshold, model_name, detector)
-            start += len(found.faces)
+            end = start + len(found.faces)
+            result = _result(found, p_fakes[start:end], checkpoint, verdict_threshold, model_name,
+                             detector, parts[start:end] if masked is not None else None)
             if picture is not None:
                 result.annotated = picture.save(found, [f.p_fake for f in result.faces], result.p_fake,
                                                 result.verdict)
+                if masked is not None:
+                    save_shown_masks(result, found, maps[start:end])
+            start = end
             results.append(result)
         pending.clear()
 
@@ -265,9 +287,35 @@ def detect_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], checkpo
             bar.set_postfix(faces=faces, refresh=False)
         flush()
     if out is not None:
+        from fmd.detect.masks import PART_COLUMNS
+
         write_tables(Path(out), [row for r in results for row in r.face_rows()],
-                     [r.summary_row() for r in results])
+                     [r.summary_row() for r in results], PART_COLUMNS if mask else ())
     return results
+
+
+def mask_head_of(model: nn.Module, saved: dict, checkpoint: str) -> nn.Module:
+    """--mask: the model with the checkpoint's mask head (fmd.models.mask_head); a named error when
+    the checkpoint has none."""
+    from fmd.models.mask_head import attach_saved_head
+
+    masked = attach_saved_head(getattr(model, '_orig_mod', model), saved)
+    if masked is None:
+        raise DetectInputError(f'{checkpoint} has no mask head: --mask needs a checkpoint trained with '
+                               '--fakes self-blend --mask-loss-weight W (docs/masks.md)')
+    return masked
+
+
+def save_shown_masks(result: DetectResult, found: FoundFaces, maps: np.ndarray) -> None:
+    """annotated/<name>_mask.png beside the annotated picture: the faces of the frame it shows."""
+    from fmd.detect.masks import save_mask_picture
+
+    if not result.faces:
+        return
+    shown = max(result.faces, key=lambda face: face.p_fake).frame
+    keep = [i for i, face in enumerate(result.faces) if face.frame == shown]
+    save_mask_picture(result.annotated, [found.faces[i].crop for i in keep], [maps[i] for i in keep],
+                      [result.faces[i].parts for i in keep])
 
 
 # ----------------------------------------------------------------------------- command line
@@ -301,6 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help='draw a Grad-CAM overlay of each face crop beside the picture (on the layer '
                              'grad_cam_analysis.py maps: conv3 of SimpleNet and XceptionBased, the last '
                              'spatial convolution of BonusNet)')
+    parser.add_argument('--mask', action='store_true',
+                        help="draw the checkpoint's predicted manipulation map of each face in "
+                             'annotated/<name>_mask.png and add its parts\' scores (left_eye, right_eye, '
+                             'nose, mouth, rest) to faces.csv; needs a checkpoint trained with '
+                             '--mask-loss-weight')
     add_workers_arg(parser, 'processes that read inputs and find faces, 0: in this process')
     add_batch_size_arg(parser, DEFAULT_BATCH_SIZE, 'faces per model batch')
     add_progress_arg(parser)
@@ -330,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                            frames_per_video=args.frames_per_video, detector=args.detector,
                            margin=args.margin, size=args.size, out=args.out, cam=args.cam,
                            workers=args.workers, batch_size=args.batch_size,
-                           progress=not args.no_progress, compile=args.compile)
+                           progress=not args.no_progress, compile=args.compile, mask=args.mask)
     seconds = time.perf_counter() - start
     rows = [r.summary_row() for r in results]
     print('\n'.join(stdout_table(rows)))

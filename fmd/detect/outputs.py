@@ -31,9 +31,11 @@ def _csv_text(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
 
 
 def write_tables(out: Path, face_rows: Sequence[Mapping[str, Any]],
-                 summary_rows: Sequence[Mapping[str, Any]]) -> list[Path]:
-    """faces.csv, summary.csv and summary.json in out, each written atomically; returns their paths."""
-    files = {'faces.csv': _csv_text(FACE_COLUMNS, face_rows),
+                 summary_rows: Sequence[Mapping[str, Any]],
+                 extra_face_columns: Sequence[str] = ()) -> list[Path]:
+    """faces.csv (FACE_COLUMNS, then `extra_face_columns`: --mask's part scores), summary.csv and
+    summary.json in out, each written atomically; returns their paths."""
+    files = {'faces.csv': _csv_text((*FACE_COLUMNS, *extra_face_columns), face_rows),
              'summary.csv': _csv_text(SUMMARY_COLUMNS, summary_rows),
              'summary.json': json.dumps([{c: row[c] for c in SUMMARY_COLUMNS} for row in summary_rows],
                                         indent=1) + '\n'}

@@ -7,8 +7,12 @@ Each --data is ROOT/NAME[:SPLIT] in the course layout (split `test` by default) 
 real/ and fake/. Per pair one row: ROC AUC of P(fake) with a stratified bootstrap 95% interval, AP,
 EER and its threshold, accuracy and balanced accuracy at P(fake) >= 0.5, both again at the
 checkpoint's own validation EER threshold, and the video-level AUC when the dataset has a
-MANIFEST.csv. Writes evaluation.json and evaluation.md (also printed) into --out DIR (default out/)
-and the heat map to figures/cross_dataset_auc.png.
+MANIFEST.csv. Where a dataset's fake file names give the replaced parts (ciplab: easy_101_0010.png)
+and its landmarks.npz holds their landmarks, the row also has part localization: per part, how well
+the mask head's map (when the checkpoint has one) and Grad-CAM of class fake single out the replaced
+parts (fmd/evaluate/localization.py; --no-localization skips it). Writes evaluation.json and
+evaluation.md (also printed) into --out DIR (default out/) and the heat map to
+figures/cross_dataset_auc.png.
 """
 from __future__ import annotations
 
@@ -57,6 +61,7 @@ if TYPE_CHECKING:  # torch and the modules importing it load on first use: --hel
     from torch import nn
 
     from faces_dataset import FacesDataset
+    from fmd.evaluate.localization import CodedFakes
     from fmd.evaluate.specs import DataSpec
 
 Scores = tuple[np.ndarray, np.ndarray]  # labels, P(fake)
@@ -86,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_batch_size_arg(parser, help='images per model batch')
     add_progress_arg(parser)
     add_compile_arg(parser)
+    parser.add_argument('--no-localization', action='store_true',
+                        help='skip the part localization of datasets whose fakes name their replaced '
+                             'parts (it runs Grad-CAM on every such fake)')
     return parser
 
 
@@ -181,14 +189,34 @@ def evaluation_row(checkpoint_path: Path, checkpoint: dict, spec: DataSpec, scor
     return row
 
 
+def localization_inputs(specs: Sequence[DataSpec],
+                        datasets: dict[Path, FacesDataset]) -> dict[Path, CodedFakes]:
+    """The coded fakes with landmarks of each spec that has them; one note line for each that has none."""
+    from fmd.evaluate.localization import coded_fakes
+
+    found = {}
+    for spec in specs:
+        fakes = coded_fakes(datasets[spec.folder], spec.folder)
+        if isinstance(fakes, str):
+            print(f'note: no part localization on {spec.label}: {fakes}', file=sys.stderr)
+            continue
+        if fakes.without_landmarks:
+            print(f'note: part localization on {spec.label} leaves out {fakes.without_landmarks} coded '
+                  'fakes without landmarks', file=sys.stderr)
+        found[spec.folder] = fakes
+    return found
+
+
 def evaluate(args: argparse.Namespace) -> list[dict]:
     """Every checkpoint on every --data split; inputs are all checked before any model runs."""
+    from fmd.evaluate.localization import localize
     from fmd.evaluate.specs import load_spec_dataset, manifest_groups, parse_data_spec
     from fmd.training.checkpoints import load_trained_model, read_checkpoint
 
     specs = [parse_data_spec(text) for text in args.data]
     datasets = {spec.folder: load_spec_dataset(spec) for spec in specs}
     groups = {spec.folder: manifest_groups(spec, datasets[spec.folder]) for spec in specs}
+    coded = {} if getattr(args, 'no_localization', False) else localization_inputs(specs, datasets)
     checkpoints = [(Path(path), read_checkpoint(path)) for path in args.checkpoint]
     device = pick_device()
     rows = []
@@ -206,8 +234,13 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
 
             threshold = validation_threshold(path, checkpoint, specs, score)
             for spec in specs:
-                rows.append(evaluation_row(path, checkpoint, spec, score(spec), groups[spec.folder],
-                                           threshold, args))
+                row = evaluation_row(path, checkpoint, spec, score(spec), groups[spec.folder], threshold,
+                                     args)
+                if spec.folder in coded:  # the maps of this checkpoint on the coded fakes
+                    row['localization'] = localize(path, checkpoint, datasets[spec.folder],
+                                                   coded[spec.folder], device, args.batch_size, args.workers,
+                                                   not getattr(args, 'no_progress', False))
+                rows.append(row)
                 progress.update()
             del model, cache
     return rows

@@ -1,4 +1,5 @@
-"""How fmd.evaluate's rows read: a markdown table (stdout, out/evaluation.md, the report) and an AUC heat map.
+"""How fmd.evaluate's rows read: a markdown table (stdout, out/evaluation.md, the report), the part
+localization table of rows that have one, and an AUC heat map.
 
 The report calls `evaluation_markdown(read_evaluation())` when out/evaluation.json exists.
 """
@@ -12,6 +13,7 @@ import numpy as np
 
 from fmd.core.atomic_io import check_json_list
 from fmd.core.runs import EVALUATION_JSON
+from fmd.evaluate.localization import PART_MARGIN, PARTS
 
 MISSING = '–'
 LEGEND = (
@@ -21,6 +23,15 @@ LEGEND = (
     'validation split has equal error rates; video AUC: AUC over the MANIFEST.csv groups (videos or '
     'source files), each scored by the mean P(fake) of its images, with the number of groups; '
     'COLLAPSED: the collapse guard flagged the checkpoint\'s training run (docs/training_guards.md).')
+METHOD_LABELS = {'mask': 'mask head', 'grad_cam': 'Grad-CAM (fake)'}
+LOCALIZATION_LEGEND = (
+    'Part localization on the fakes whose file names give the replaced parts (ciplab: left eye, right '
+    'eye, nose, mouth; left = the image\'s left) and whose landmarks are known. A part\'s score is the '
+    f'mean of the map inside its landmarks\' convex hull grown by {PART_MARGIN} px; its AUC: how well that '
+    'score tells fakes where the part was replaced from those where it was not (0.5: chance). Top-part '
+    'hit: share of fakes whose highest-scoring part was replaced, against a random part\'s rate. Maps: '
+    'mask head = the checkpoint\'s 64x64 manipulation map; Grad-CAM (fake) = Grad-CAM of class fake on '
+    'the model\'s Grad-CAM layer (fmd/evaluate/localization.py).')
 
 
 def read_evaluation(path: str | os.PathLike = EVALUATION_JSON) -> list[dict]:
@@ -95,7 +106,27 @@ def evaluation_markdown(rows: Sequence[dict]) -> str:
             f'| {row["auc"]:.3f} [{low:.3f}, {high:.3f}] | {_number(row["ap"])} '
             f'| {_percent(100 * row["eer"])} | {_percent(row["accuracy"])} '
             f'| {_percent(row["balanced_accuracy"])} | {at_val} | {video} |')
-    return '\n'.join(lines) + '\n\n' + LEGEND + '\n'
+    localization = localization_markdown(rows)
+    return '\n'.join(lines) + '\n\n' + LEGEND + '\n' + (f'\n{localization}' if localization else '')
+
+
+def localization_markdown(rows: Sequence[dict]) -> str:
+    """A table of the rows' part localization (one line per checkpoint, dataset and map) and its
+    legend; '' when no row has one."""
+    data = data_labels(rows)
+    files = checkpoint_file_labels([row['checkpoint'] for row in rows])
+    names = ' | '.join(f'{part.replace("_", " ")} AUC' for part in PARTS)
+    lines = [f'| checkpoint | evaluated on | map | {names} | mean part AUC | top-part hit (chance) | fakes |',
+             '|---|---|---|' + '---:|' * (len(PARTS) + 3)]
+    for row in rows:
+        for method, summary in (row.get('localization') or {}).items():
+            aucs = ' | '.join(_number(summary['parts'][part]['auc']) for part in PARTS)
+            hit, chance = summary['top_part_hit'], summary['top_part_chance']
+            hit_text = MISSING if hit is None else f'{_percent(100 * hit)} ({_percent(100 * chance)})'
+            lines.append(f'| {files[row["checkpoint"]]} | {data[row["data"]]} '
+                         f'| {METHOD_LABELS.get(method, method)} | {aucs} '
+                         f'| {_number(summary["mean_part_auc"])} | {hit_text} | {summary["n_fakes"]} |')
+    return '' if len(lines) == 2 else '\n'.join(lines) + '\n\n' + LOCALIZATION_LEGEND + '\n'
 
 
 def plot_auc_heatmap(rows: Sequence[dict]) -> object:
