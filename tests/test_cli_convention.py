@@ -31,6 +31,7 @@ COMMANDS = {
     'fmd.prepare': 'fmd.prepare.cli',
     'fmd.detect': 'fmd.detect.cli',
     'fmd.evaluate': 'fmd.evaluate.cli',
+    'fmd.explain': 'fmd.explain.cli',
     'fmd.demo_data': 'fmd.demo_data.cli',
     'fmd.data.landmarks': 'fmd.data.landmarks',
     'fmd.data.plot_augmentations': 'fmd.data.plot_augmentations',
@@ -40,15 +41,15 @@ ANALYSIS = ('numerical_analysis.py', 'saliency_map.py', 'grad_cam_analysis.py')
 BATCH_SIZE_DEFAULTS = {'train_main.py': 32, 'bonus_main.py': 32, 'numerical_analysis.py': 32,
                        'saliency_map.py': 32, 'fmd.detect': 32, 'fmd.evaluate': 32}
 WITH_PROGRESS = {'train_main.py', 'bonus_main.py', *ANALYSIS, 'fmd.prepare', 'fmd.detect', 'fmd.evaluate',
-                 'fmd.demo_data', 'fmd.data.landmarks'}
+                 'fmd.explain', 'fmd.demo_data', 'fmd.data.landmarks'}
 WITH_SEED = {'train_main.py', 'bonus_main.py', *ANALYSIS, 'plot_samples_of_faces_datasets.py',
-             'fmd.prepare', 'fmd.evaluate', 'fmd.demo_data', 'fmd.data.plot_augmentations',
+             'fmd.prepare', 'fmd.evaluate', 'fmd.explain', 'fmd.demo_data', 'fmd.data.plot_augmentations',
              'fmd.data.plot_self_blend'}
 WITH_WORKERS = {'train_main.py', 'bonus_main.py', *ANALYSIS, 'plot_samples_of_faces_datasets.py',
                 'fmd.prepare', 'fmd.detect', 'fmd.evaluate', 'fmd.demo_data', 'fmd.data.landmarks'}
 OUT_DIR_DEFAULTS = {'fmd.prepare': None, 'fmd.detect': os.path.join('out', 'detect'), 'fmd.evaluate': 'out',
                     'fmd.demo_data': 'demo_datasets', 'fmd.data.plot_augmentations': 'docs',
-                    'fmd.data.plot_self_blend': 'docs'}
+                    'fmd.data.plot_self_blend': 'docs', 'fmd.explain': os.path.join('out', 'explain')}
 
 
 def parser_of(command: str) -> argparse.ArgumentParser:
@@ -105,7 +106,9 @@ def test_the_tools_take_checkpoint() -> None:
     assert action(detect, '--checkpoint').option_strings == ['--checkpoint']
     assert detect.parse_args(['x.png', '--checkpoint', 'a.pt']).checkpoint == 'a.pt'
     assert evaluate.parse_args(['--checkpoint', 'a.pt', 'b.pt', '--data', 'd']).checkpoint == ['a.pt', 'b.pt']
-    for command in set(COMMANDS) - {*ANALYSIS, 'fmd.detect', 'fmd.evaluate'}:
+    explain = parser_of('fmd.explain')
+    assert explain.parse_args(['x.png', '--checkpoint', 'a.pt']).checkpoint == 'a.pt'
+    for command in set(COMMANDS) - {*ANALYSIS, 'fmd.detect', 'fmd.evaluate', 'fmd.explain'}:
         assert action(parser_of(command), '--checkpoint') is None, command
 
 

@@ -15,7 +15,8 @@ ASSIGNMENT_MODULES = {
     'numerical_analysis', 'plot_accuracy_and_loss', 'plot_samples_of_faces_datasets', 'saliency_map',
     'train_main', 'trainer', 'utils', 'xception'}
 COMMANDS = {'faces-prepare': 'fmd.prepare', 'faces-detect': 'fmd.detect', 'faces-evaluate': 'fmd.evaluate',
-            'faces-report': 'fmd.reporting', 'faces-demo-data': 'fmd.demo_data'}
+            'faces-report': 'fmd.reporting', 'faces-demo-data': 'fmd.demo_data',
+            'faces-explain': 'fmd.explain'}
 
 
 def pyproject() -> dict:
