@@ -32,7 +32,7 @@ DEFAULT_NUM_SAMPLES = 300  # fmd.explain.lime_map.DEFAULT_NUM_SAMPLES (not impor
 PART_CODE = re.compile(r'^[A-Za-z]+_\d+_([01]{4})$')  # ciplab: easy_101_0010
 CODE_PARTS = ('left eye', 'right eye', 'nose', 'mouth')  # the order of the code's bits
 LANDMARK_PARTS = ('left_eye', 'right_eye', 'nose', 'mouth')  # fmd.data.self_blend.PART_POINTS, same order
-COLUMNS = ('face', 'gradient saliency', 'Grad-CAM (fake)', 'LIME (fake)', 'mask head')
+COLUMNS = ('face', 'gradient saliency', 'Grad-CAM (fake)', 'LIME (red: for fake)', 'mask head')
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,8 @@ def draw_row(axes: list[Axes], face: Face, model: nn.Module, masked: nn.Module |
         _, masks = predict_masks(masked, face.image.unsqueeze(0).to(model_device(model)))
         size = face.image.shape[-1]
         mask = masks[0, 0].cpu().numpy()
-        axes[4].imshow(mask, cmap='magma', vmin=0, vmax=1, extent=(0, size, size, 0))
+        axes[4].imshow(rgb)  # the map over the face, as Grad-CAM's, on a fixed 0-1 scale
+        axes[4].imshow(mask, cmap='magma', vmin=0, vmax=1, alpha=0.6, extent=(0, size, size, 0))
         axes[4].set_xlabel(f'P(changed): max {mask.max():.2f} (scale 0-1)', fontsize=8)
     for axis in axes:
         outline_parts(axis, points, parts)
