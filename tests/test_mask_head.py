@@ -190,3 +190,26 @@ def test_detect_mask_without_a_mask_head_is_a_named_error(tmp_path: Path) -> Non
                               '--out', str(tmp_path / 'out'), '--no-progress'])
     assert str(stop.value) == (f'error: {plain} has no mask head: --mask needs a checkpoint trained with '
                                '--fakes self-blend --mask-loss-weight W (docs/masks.md)')
+
+
+def test_a_resumed_mask_run_ends_where_the_uninterrupted_one_does(tmp_path: Path, workdir: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from trainer import Trainer
+
+    name = 'tiny+self-blend+mask_BonusNet_Adam'
+    straight = train(tmp_path, '--mask-loss-weight', '1')
+    expected = torch.load(workdir / 'checkpoints' / f'{name}.pt', weights_only=True)
+    shutil.rmtree(workdir / 'checkpoints')
+    shutil.rmtree(workdir / 'out')
+    run = Trainer.run
+    with monkeypatch.context() as patch:  # stop after epoch 1 as an interrupt would: state kept, no result
+        patch.setattr(Trainer, 'run', lambda self, epochs, *a, **k: run(self, 1, *a, **k))
+        patch.setattr(Trainer, '_finish', lambda self, *args: None)
+        train(tmp_path, '--mask-loss-weight', '1')
+    assert (workdir / 'checkpoints' / f'{name}.interrupted.pt').is_file()
+    resumed = train(tmp_path, '--mask-loss-weight', '1', '--resume')
+    assert resumed['train_mask_loss'] == pytest.approx(straight['train_mask_loss'], abs=1e-6)
+    got = torch.load(workdir / 'checkpoints' / f'{name}.pt', weights_only=True)
+    for part in ('model', MASK_HEAD_KEY):
+        for key, tensor in expected[part].items():
+            torch.testing.assert_close(got[part][key], tensor, rtol=0, atol=1e-6)
