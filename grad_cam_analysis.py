@@ -44,9 +44,10 @@ class MissingClassError(ValueError):
     """The test set lacks a class, so no image of that class can be drawn."""
 
 
-def grad_cam_map(image: torch.Tensor, model: nn.Module) -> tuple[np.ndarray, int, float]:
-    """Grad-CAM of the top class on the model's Grad-CAM layer (registry.grad_cam_layer: `conv3`
-    unless the model names another) over one normalised 3xHxW image.
+def grad_cam_map(image: torch.Tensor, model: nn.Module,
+                 target_class: int | None = None) -> tuple[np.ndarray, int, float]:
+    """Grad-CAM of `target_class` (None: the top class) on the model's Grad-CAM layer
+    (registry.grad_cam_layer: `conv3` unless the model names another) over one normalised 3xHxW image.
 
     Returns (HxW float32 map in [0, 1], predicted class, its softmax probability). The model is left
     in eval mode with no gradients stored in its parameters.
@@ -58,7 +59,8 @@ def grad_cam_map(image: torch.Tensor, model: nn.Module) -> tuple[np.ndarray, int
         probabilities = torch.softmax(model(batch).float(), dim=1)[0]
     predicted = int(probabilities.argmax())
     with GradCAM(model=model, target_layers=[layer]) as cam:
-        grayscale_cam = cam(input_tensor=batch, targets=[ClassifierOutputTarget(predicted)])[0]
+        explained = predicted if target_class is None else target_class
+        grayscale_cam = cam(input_tensor=batch, targets=[ClassifierOutputTarget(explained)])[0]
     model.zero_grad(set_to_none=True)
     return grayscale_cam.astype(np.float32), predicted, float(probabilities[predicted])
 

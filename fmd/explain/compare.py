@@ -12,7 +12,6 @@ their row title and, where DATASET/landmarks.npz holds the face's points, those 
 from __future__ import annotations
 
 import argparse
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,9 +28,6 @@ if TYPE_CHECKING:
 FIGURE_NAME = 'explainers_comparison.png'  # written inside --out
 DEFAULT_COUNT = 3
 DEFAULT_NUM_SAMPLES = 300  # fmd.explain.lime_map.DEFAULT_NUM_SAMPLES (not imported: it loads torch)
-PART_CODE = re.compile(r'^[A-Za-z]+_\d+_([01]{4})$')  # ciplab: easy_101_0010
-CODE_PARTS = ('left eye', 'right eye', 'nose', 'mouth')  # the order of the code's bits
-LANDMARK_PARTS = ('left_eye', 'right_eye', 'nose', 'mouth')  # fmd.data.self_blend.PART_POINTS, same order
 COLUMNS = ('face', 'gradient saliency', 'Grad-CAM (fake)', 'LIME (red: for fake)', 'mask head')
 
 
@@ -45,11 +41,13 @@ class Face:
 
 
 def replaced_parts(name: str) -> tuple[str, ...] | None:
-    """The parts a ciplab code in a file name says were replaced (None when the name has no code)."""
-    match = PART_CODE.match(Path(name).stem)
-    if match is None:
-        return None
-    return tuple(part for part, bit in zip(CODE_PARTS, match.group(1), strict=True) if bit == '1')
+    """The parts a ciplab code in a file name says were replaced, as words ('left eye'); None when
+    the name has no code (fmd.evaluate.localization.parse_part_code reads it)."""
+    from fmd.evaluate.localization import parse_part_code
+
+    code = parse_part_code(name)
+    return None if code is None else tuple(part.replace('_', ' ') for part, replaced in code.items()
+                                           if replaced)
 
 
 def choose_fakes(p_fakes: np.ndarray, threshold: float, count: int, seed: int) -> list[int]:
@@ -63,19 +61,10 @@ def choose_fakes(p_fakes: np.ndarray, threshold: float, count: int, seed: int) -
 
 def grad_cam_fake(image: torch.Tensor, model: nn.Module) -> np.ndarray:
     """grad_cam_analysis.grad_cam_map with the class fixed to fake: HxW float32 in [0, 1]."""
-    from pytorch_grad_cam import GradCAM
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
-    from fmd.core.devices import model_device
-    from fmd.core.registry import grad_cam_layer
     from fmd.explain.lime_map import FAKE
+    from grad_cam_analysis import grad_cam_map
 
-    _, layer = grad_cam_layer(model)
-    with GradCAM(model=model, target_layers=[layer]) as cam:
-        heat = cam(input_tensor=image.unsqueeze(0).to(model_device(model)),
-                   targets=[ClassifierOutputTarget(FAKE)])
-    model.zero_grad(set_to_none=True)
-    return heat[0].astype('float32')
+    return grad_cam_map(image, model, target_class=FAKE)[0]
 
 
 def saliency_fake(image: torch.Tensor, model: nn.Module) -> np.ndarray:
@@ -98,8 +87,8 @@ def outline_parts(axis: Axes, points: np.ndarray | None, parts: tuple[str, ...] 
 
     if points is None or not parts:
         return
-    for name in (LANDMARK_PARTS[CODE_PARTS.index(part)] for part in parts):
-        hull_points = points[list(PART_POINTS[name])]
+    for part in parts:
+        hull_points = points[list(PART_POINTS[part.replace(' ', '_')])]
         hull = hull_points[ConvexHull(hull_points).vertices]
         closed = np.vstack([hull, hull[:1]])
         axis.plot(closed[:, 0], closed[:, 1], color='#00e5ff', linewidth=0.9, linestyle='--')
@@ -137,7 +126,9 @@ def draw_row(axes: list[Axes], face: Face, model: nn.Module, masked: nn.Module |
         axis.set_yticks([])
     lines = [Path(face.relative).name, f'P(fake) = {face.p_fake:.3f}']
     if parts is not None:
-        named = 'all four parts' if len(parts) == len(CODE_PARTS) else ', '.join(parts) or 'none'
+        from fmd.data.self_blend import PARTS
+
+        named = 'all four parts' if len(parts) == len(PARTS) else ', '.join(parts) or 'none'
         lines.append(f'replaced: {named}')
     axes[0].set_ylabel('\n'.join(lines), fontsize=8)
 
