@@ -12,6 +12,7 @@ import math
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,8 @@ def restore_rng_state(state: dict, generator: torch.Generator) -> None:
 class Trainer:
     """The assignment's training loop: per-sample mean loss and percent accuracy per split."""
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module,
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                  batch_size: int, train_dataset: Dataset, validation_dataset: Dataset,
                  test_dataset: Dataset, *, device: torch.device | None = None,
                  num_workers: int | None = None, amp: bool | None = None, seed: int = 0,
@@ -119,7 +121,8 @@ class Trainer:
         # Input batches follow the model's memory format (performance.prepare_model sets it).
         self.memory_format = input_memory_format(model) if memory_format is None else memory_format
         self.optimizer = optimizer
-        self.criterion = criterion.to(device)
+        # Any callable loss (the template only calls it); a module (class weights) moves to the device.
+        self.criterion = criterion.to(device) if isinstance(criterion, nn.Module) else criterion
         self.batch_size = batch_size
         self.train_dataset = train_dataset
         self.validation_dataset = validation_dataset
