@@ -9,6 +9,8 @@ XceptionBased, as the assignment asks; BonusNet's last spatial convolution (its 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 
 from fmd.core.analysis_cli import analysis_parser
 
@@ -33,7 +35,7 @@ from tqdm import tqdm
 
 from faces_dataset import CLASS_NAMES
 from fmd.core.analysis_cli import save_figure, start_analysis, use_agg_backend
-from fmd.core.cli import run_cli
+from fmd.core.cli import parse_api_args, run_cli
 from fmd.core.devices import model_device
 from fmd.core.registry import grad_cam_layer
 from fmd.core.runs import figure_path, initialisation_note
@@ -111,10 +113,10 @@ def plot_grad_cam(visualization: np.ndarray, true_label: int, predicted: int, pr
     return figure
 
 
-def main(argv: list[str] | None = None) -> list[str]:
+def main(argv: Sequence[str] | None = None) -> list[str]:
     """Save a Grad-CAM figure for one real and one fake test image; returns the paths."""
     args, model_name, _, model, test_dataset = start_analysis(
-        build_parser().parse_args(argv), compile_allowed=False)
+        parse_api_args(build_parser(), argv), compile_allowed=False)
     images = draw_one_per_class(test_dataset, seed=args.seed, show_progress=not args.no_progress)
 
     layer_name, _ = grad_cam_layer(model)
@@ -132,4 +134,4 @@ def main(argv: list[str] | None = None) -> list[str]:
 
 if __name__ == '__main__':
     use_agg_backend()
-    run_cli(main)
+    run_cli(main, sys.argv[1:])

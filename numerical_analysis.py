@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from fmd.core.analysis_cli import analysis_parser
 from fmd.core.cli import positive_int
@@ -38,7 +39,7 @@ from torch.utils.data import Dataset
 
 from fmd.core.analysis_cli import save_figure, start_analysis, use_agg_backend
 from fmd.core.atomic_io import atomic_write_json
-from fmd.core.cli import run_cli
+from fmd.core.cli import parse_api_args, run_cli
 from fmd.core.devices import model_device
 from fmd.core.inference import predict
 from fmd.core.metrics import (
@@ -130,10 +131,11 @@ def compute_metrics(all_first_soft_scores: Sequence[float], all_second_soft_scor
             'softmax_fake_probability': score_metrics(labels, prob_fake, accuracy, **bootstrap)}
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Score the test split, save ROC/DET figures and the metrics JSON; returns the metrics."""
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Score the test split, save ROC/DET figures and the metrics JSON; returns the metrics.
+    `argv` None: every default (-m SimpleNet -d fakes_dataset and its checkpoint), never sys.argv."""
     args, model_name, data_root, model, test_dataset = start_analysis(
-        build_parser().parse_args(argv), uint8=True)
+        parse_api_args(build_parser(), argv), uint8=True)
 
     first, second, labels = get_soft_scores_and_true_labels(
         test_dataset, model, batch_size=args.batch_size, num_workers=args.workers,
@@ -164,4 +166,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == '__main__':
     use_agg_backend()
-    run_cli(main)
+    run_cli(main, sys.argv[1:])

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 
 from fmd.core.cli import add_common_args
 
@@ -22,7 +24,7 @@ import torch
 
 from faces_dataset import CLASS_NAMES, FacesDataset
 from fmd.core.analysis_cli import save_figure, use_agg_backend
-from fmd.core.cli import run_cli
+from fmd.core.cli import parse_api_args, run_cli
 from fmd.core.devices import seed_everything
 from fmd.core.runs import SAMPLES_FIGURE
 from fmd.data.data_root import DATASET_NAMES, resolve_data_root
@@ -45,9 +47,9 @@ def to_display(image: torch.Tensor) -> np.ndarray:
     return unnormalize(image).permute(1, 2, 0).numpy()
 
 
-def main(argv: list[str] | None = None) -> Path:
+def main(argv: Sequence[str] | None = None) -> Path:
     """Draw the 2x2 grid (rows: datasets, columns: real, fake) and save it."""
-    args = build_parser().parse_args(argv)
+    args = parse_api_args(build_parser(), argv)
     seed_everything(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     root = resolve_data_root(args.data_root)
@@ -68,4 +70,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 if __name__ == '__main__':
     use_agg_backend()
-    run_cli(main)
+    run_cli(main, sys.argv[1:])

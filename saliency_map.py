@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 
 from fmd.core.analysis_cli import analysis_parser
 
@@ -29,7 +31,7 @@ from tqdm import tqdm
 from faces_dataset import CLASS_NAMES, FacesDataset
 from fmd.core.analysis_cli import save_figure, start_analysis, use_agg_backend
 from fmd.core.atomic_io import atomic_write_json
-from fmd.core.cli import run_cli
+from fmd.core.cli import parse_api_args, run_cli
 from fmd.core.devices import model_device
 from fmd.core.runs import figure_path, initialisation_note, saliency_stats_path
 from fmd.data.presets import unnormalize
@@ -205,10 +207,10 @@ def saliency_statistics(mean_maps: dict[int, torch.Tensor]) -> dict:
     return statistics
 
 
-def main(argv: list[str] | None = None) -> list[str]:
+def main(argv: Sequence[str] | None = None) -> list[str]:
     """Draw 12 random test images (half real, half fake) with their maps and the per-class mean
     maps; write where the mean maps put their mass to out/; returns the figure paths."""
-    args, model_name, _, model, test_dataset = start_analysis(build_parser().parse_args(argv))
+    args, model_name, _, model, test_dataset = start_analysis(parse_api_args(build_parser(), argv))
     chosen = choose_pair_indices(test_dataset, PAIRS_ROWS * PAIRS_PER_ROW,
                                  torch.Generator().manual_seed(args.seed))
     samples = [test_dataset[index] for index in chosen]
@@ -237,4 +239,4 @@ def main(argv: list[str] | None = None) -> list[str]:
 
 if __name__ == '__main__':
     use_agg_backend()
-    run_cli(main)
+    run_cli(main, sys.argv[1:])

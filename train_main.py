@@ -9,6 +9,8 @@ Ctrl-C or SIGTERM keeps the state after the last finished epoch in checkpoints/<
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 
 from fmd.core.cli import (
     MODEL_HELP,
@@ -19,6 +21,7 @@ from fmd.core.cli import (
     model_name,
     non_negative_float,
     non_negative_int,
+    parse_api_args,
     positive_float,
     positive_int,
 )
@@ -109,10 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line and check what argparse cannot (usage errors, exit 2)."""
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse `argv` (None: every default, never sys.argv: cli.parse_api_args) and check what
+    argparse cannot (usage errors, exit 2)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_api_args(parser, argv)
     if args.fakes != 'dataset' and args.augment not in UINT8_PRESETS:
         parser.error(f'argument --fakes {args.fakes}: blends are made on the decoded uint8 images; '
                      f'use --augment {" or ".join(UINT8_PRESETS)}')
@@ -132,10 +136,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == '__main__':
-    parse_args()  # --help and usage errors answer here, before the imports below load torch
+    parse_args(sys.argv[1:])  # --help and usage errors answer here, before the imports below load torch
 
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -270,8 +273,8 @@ def load_splits(args: argparse.Namespace, data_root: Path, device: torch.device)
     return Splits(train, val, test, workers, validation, line + cache_line)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Train as the command line says; returns the run's JSON record."""
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Train as `argv` says (None: every default, never sys.argv); returns the run's JSON record."""
     args = parse_args(argv)
     with process_group() as (distributed, device):
         return train(args, distributed, device or pick_device())
@@ -371,4 +374,4 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
 
 if __name__ == '__main__':
     use_agg_backend()
-    run_cli(main)
+    run_cli(main, sys.argv[1:])

@@ -8,6 +8,8 @@ The convention (tests/test_cli_convention.py checks every command against it):
 - `--out DIR` is always a folder; the files written inside it have fixed names;
 - `--workers N` defaults to auto everywhere: resolve_workers, one rule (AUTO_WORKERS_RULE);
 - `--no-progress` and `--seed` wherever there is a progress bar or randomness;
+- an assignment script's main(argv=None) parses `argv`, None meaning every default, never
+  sys.argv (parse_api_args): only its `if __name__ == '__main__'` path hands it sys.argv[1:];
 - exit codes: 0 done, 1 error (one line), 2 usage error (one line), 3 partial failure (some inputs
   failed, the others were done), 130/143 interrupted (Ctrl-C/SIGTERM).
 
@@ -20,7 +22,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from fmd.core.interrupts import exit_code, sigterm_raises
@@ -180,6 +182,13 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f'not an integer: {text!r}') from None
+
+
+def parse_api_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse `argv`; None means no arguments (every default), never sys.argv. A grader's pytest calls
+    an assignment module's main() with its own command line in sys.argv; the script's
+    `if __name__ == '__main__'` path passes sys.argv[1:] itself."""
+    return parser.parse_args([] if argv is None else list(argv))
 
 
 def use_agg_backend() -> None:
