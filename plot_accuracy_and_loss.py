@@ -2,14 +2,22 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
+
+from fmd.core.analysis_cli import DEFAULT_DATASET, DEFAULT_MODEL, default_run_file, default_run_file_help
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """-m, -j and -d (light modules only: --help answers before matplotlib is imported)."""
+    """-m, -j and -d with the course template's long names and defaults (light modules only: --help
+    answers before matplotlib is imported)."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('-m', '--model', required=True, help='model name, e.g. SimpleNet')
-    parser.add_argument('-j', '--json', required=True, help='training log, e.g. out/<run>.json')
-    parser.add_argument('-d', '--dataset', required=True, help='dataset name, e.g. fakes_dataset')
+    parser.add_argument('-m', '--model', default=DEFAULT_MODEL,
+                        help='model name, in the titles and file names (default: %(default)s)')
+    parser.add_argument('-j', '--train_details_json', '--json', dest='json', default=None, metavar='JSON',
+                        help=f'training log (default: {default_run_file_help("log")})')
+    parser.add_argument('-d', '--dataset', default=DEFAULT_DATASET,
+                        help='dataset name, in the titles and file names (default: %(default)s)')
     return parser
 
 
@@ -22,7 +30,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from fmd.core.cli import run_cli, use_agg_backend
+from fmd.core.cli import parse_api_args, run_cli, use_agg_backend
 from fmd.core.registry import canonical_model_name
 from fmd.core.runs import figure_path
 
@@ -67,11 +75,11 @@ def plot_metric(record: dict, metric: str, model_name: str, dataset_name: str,
     return output_path
 
 
-def main(argv: list[str] | None = None) -> list[Path]:
+def main(argv: Sequence[str] | None = None) -> list[Path]:
     """Write figures/<dataset>_<model>_losses_plot.png and ..._accuracies_plot.png."""
-    args = build_parser().parse_args(argv)
+    args = parse_api_args(build_parser(), argv)
     model_name = canonical_model_name(args.model)
-    record = load_last_run(args.json)
+    record = load_last_run(args.json or default_run_file('log', args.dataset, model_name))
     written = [plot_metric(record, 'loss', model_name, args.dataset,
                            figure_path(args.dataset, model_name, 'losses_plot')),
                plot_metric(record, 'acc', model_name, args.dataset,
@@ -83,4 +91,4 @@ def main(argv: list[str] | None = None) -> list[Path]:
 
 if __name__ == '__main__':
     use_agg_backend()
-    run_cli(main)
+    run_cli(main, sys.argv[1:])

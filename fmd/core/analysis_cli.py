@@ -1,6 +1,9 @@
 """What the analysis scripts share: -m/--checkpoint/-d, loading their inputs, and saving figures.
 
-The parser is built from light modules (no torch): a script's --help answers at once.
+The flags take the course template's spellings (-m/--model, -cpp/--checkpoint_path, -d/--dataset)
+and, like the template, have defaults: SimpleNet on fakes_dataset with the checkpoint train_main.py
+writes for that model and dataset. The parser is built from light modules (no torch): a script's
+--help answers at once.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from fmd.core.cli import (  # noqa: F401 (scripts import use_agg_backend here)
     use_agg_backend,
 )
 from fmd.core.devices import pick_device
+from fmd.core.runs import checkpoint_path, log_path
 from fmd.data.data_root import resolve_data_root
 
 if TYPE_CHECKING:
@@ -28,16 +32,26 @@ if TYPE_CHECKING:
     from torch.utils.data import Dataset
 
 
+DEFAULT_MODEL = 'SimpleNet'
+DEFAULT_DATASET = 'fakes_dataset'
+
+
+def add_model_and_dataset_args(parser: argparse.ArgumentParser) -> None:
+    """-m/--model (default SimpleNet) and -d/--dataset (default fakes_dataset), the template's."""
+    parser.add_argument('-m', '--model', default=DEFAULT_MODEL, type=model_name, metavar='MODEL',
+                        help=f'model name: {MODEL_HELP} (default: %(default)s)')
+    parser.add_argument('-d', '--dataset', default=DEFAULT_DATASET,
+                        help='dataset folder under the data root whose test split is analysed '
+                             '(default: %(default)s)')
+
+
 def add_analysis_args(parser: argparse.ArgumentParser, batch_size: bool = False) -> argparse.ArgumentParser:
     """-m/--checkpoint/-d for the analysis scripts, plus --no-progress and the common arguments
     (--data-root, --seed, --workers); `batch_size`: also --batch-size."""
-    parser.add_argument('-m', '--model', required=True, type=model_name, metavar='MODEL',
-                        help=f'model name: {MODEL_HELP}')
-    parser.add_argument('--checkpoint', '-cpp', '--checkpoint_path', dest='checkpoint_path', required=True,
-                        metavar='PATH', help='checkpoint written by train_main.py')
-    parser.add_argument('-d', '--dataset', required=True,
-                        help='dataset folder under the data root whose test split is analysed, '
-                             'e.g. fakes_dataset')
+    add_model_and_dataset_args(parser)
+    parser.add_argument('--checkpoint', '-cpp', '--checkpoint_path', dest='checkpoint_path', default=None,
+                        metavar='PATH', help='checkpoint written by train_main.py '
+                                             f'(default: {default_run_file_help("checkpoint")})')
     if batch_size:
         add_batch_size_arg(parser, help='test images per model batch')
     add_progress_arg(parser)
@@ -89,13 +103,30 @@ def start_analysis(args: argparse.Namespace, device: torch.device | None = None,
     """
     from fmd.core.cli import resolve_workers
     from fmd.core.devices import seed_everything
+    from fmd.core.registry import canonical_model_name
 
+    if args.checkpoint_path is None:
+        args.checkpoint_path = str(default_run_file('checkpoint', args.dataset,
+                                                    canonical_model_name(args.model)))
     args.workers = resolve_workers(args.workers)
     seed_everything(args.seed)
     if args.compile and not compile_allowed:
         print('Note: --compile is ignored here (a few images, layer hooks).')
         args.compile = False
     return (args, *load_analysis_inputs(args, device, uint8=uint8))
+
+
+def default_run_file(kind: str, dataset: str, model: str) -> Path:
+    """The `kind` ('checkpoint' or 'log') train_main.py writes for `model` (a registered name: give
+    an alias through registry.canonical_model_name first) on `dataset` with the default optimizer:
+    the default of -cpp, and of plot_accuracy_and_loss.py's -j."""
+    return (checkpoint_path if kind == 'checkpoint' else log_path)(dataset, model)
+
+
+def default_run_file_help(kind: str) -> str:
+    """How --help names that default: the pattern, then the file of the default -m and -d."""
+    return (f'{default_run_file(kind, "<dataset>", "<model>")}, the file train_main.py writes for -m '
+            f'on -d: {default_run_file(kind, DEFAULT_DATASET, DEFAULT_MODEL)} with the defaults')
 
 
 def save_figure(figure: object, path: str | os.PathLike, dpi: int = 120) -> Path:
