@@ -1,19 +1,30 @@
 """Evaluate the bonus model (checkpoints/bonus_model.pt) on the fakes_dataset test split.
 
 Prints test accuracy, the ROC AUC of the fake score and the number of parameters, the way the
-assignment's evaluation script does. `--export SRC` first copies a BonusNet training checkpoint
-(e.g. checkpoints/fakes_dataset_BonusNet_Adam.pt, the best-validation epoch) to bonus_model.pt.
+assignment's evaluation script does; main() with no arguments returns (test accuracy, parameters)
+as the course template's does, whatever sys.argv holds. `--export SRC` first copies a BonusNet
+training checkpoint (e.g. checkpoints/fakes_dataset_BonusNet_Adam.pt, the best-validation epoch) to
+bonus_model.pt (the template's load line) and bonus.pt (the assignment's text), the same bytes.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Sequence
 
 from common import CHECKPOINT_DIR
-from fmd.core.cli import add_batch_size_arg, add_common_args, add_compile_arg, add_progress_arg
+from fmd.core.cli import (
+    add_batch_size_arg,
+    add_common_args,
+    add_compile_arg,
+    add_progress_arg,
+    parse_api_args,
+)
 
 DATASET = 'fakes_dataset'
 BONUS_CHECKPOINT_PATH = os.path.join(CHECKPOINT_DIR, 'bonus_model.pt')  # bonus_model.BONUS_CHECKPOINT
+BONUS_CHECKPOINT_COPY_PATH = os.path.join(CHECKPOINT_DIR, 'bonus.pt')  # bonus_model.BONUS_CHECKPOINT_COPY
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--export', metavar='SRC', default=None,
-                        help=f'first copy this BonusNet training checkpoint to {BONUS_CHECKPOINT_PATH}')
+                        help=f'first copy this BonusNet training checkpoint to {BONUS_CHECKPOINT_PATH} '
+                             f'(the template\'s load line) and {BONUS_CHECKPOINT_COPY_PATH} (the '
+                             'assignment\'s text), the same bytes')
     add_batch_size_arg(parser, help='evaluation batch size')
     add_progress_arg(parser)
     add_compile_arg(parser)
@@ -30,21 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line (build_parser)."""
-    return build_parser().parse_args(argv)
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """`argv` parsed by build_parser; None: every default, never sys.argv (cli.parse_api_args)."""
+    return parse_api_args(build_parser(), argv)
 
 
 if __name__ == '__main__':
-    parse_args()  # --help and usage errors answer here, before the imports below load torch
+    parse_args(sys.argv[1:])  # --help and usage errors answer here, before the imports below load torch
 
 import math
 from pathlib import Path
 
 from sklearn.metrics import roc_auc_score
 
-from bonus_model import BONUS_CHECKPOINT, TRAIN_COMMAND, BonusNet, my_bonus_model
-from fmd.core.atomic_io import atomic_torch_save, atomic_write_json
+from bonus_model import BONUS_CHECKPOINT, BONUS_CHECKPOINT_COPY, TRAIN_COMMAND, BonusNet, my_bonus_model
+from fmd.core.atomic_io import atomic_torch_save, atomic_write, atomic_write_json
 from fmd.core.cli import resolve_workers, run_cli
 from fmd.core.devices import pick_device, seed_everything
 from fmd.core.inference import fake_probability, predict
@@ -54,15 +67,21 @@ from fmd.training.performance import prepare_model
 from utils import get_nof_params, load_dataset, resolve_data_root
 
 
-def export_bonus_checkpoint(source: str | Path, destination: str | Path = BONUS_CHECKPOINT) -> Path:
-    """Check that `source` is a BonusNet training checkpoint, then copy it atomically to `destination`."""
+def export_bonus_checkpoint(source: str | Path, destination: str | Path = BONUS_CHECKPOINT,
+                            copy: str | Path | None = BONUS_CHECKPOINT_COPY) -> Path:
+    """Check that `source` is a BonusNet training checkpoint, then save it atomically to `destination`
+    (bonus_model.pt, which the template's load line reads) and the same bytes to `copy` (bonus.pt,
+    the name the assignment's text gives; None: no copy). Returns `destination`."""
     source = Path(source)
     if not source.is_file():
         raise FileNotFoundError(f'Cannot export {source}: file not found. Train BonusNet first '
                                 f'with `{TRAIN_COMMAND}`.')
     checkpoint = load_checkpoint(BonusNet(), source, 'BonusNet')  # named error on a wrong model
-    atomic_torch_save(checkpoint, destination)
-    return Path(destination)
+    destination = atomic_torch_save(checkpoint, destination)
+    if copy is not None:
+        data = destination.read_bytes()
+        atomic_write(copy, lambda handle: handle.write(data))
+    return destination
 
 
 def fake_score_auc(labels: list[int], fake_scores: list[float]) -> float:
@@ -70,21 +89,25 @@ def fake_score_auc(labels: list[int], fake_scores: list[float]) -> float:
     return float(roc_auc_score(labels, fake_scores)) if len(set(labels)) == 2 else math.nan
 
 
-def main(argv: list[str] | None = None) -> tuple[float, int]:
-    """Evaluate my_bonus_model() on the fakes_dataset test split; returns (test accuracy %, params)."""
+def main(argv: Sequence[str] | None = None) -> tuple[float, int]:
+    """Evaluate my_bonus_model() on the fakes_dataset test split; returns (test accuracy %, params).
+
+    main() with no arguments is the course template's main(): every default, whatever sys.argv holds."""
     args = parse_args(argv)
     args.workers = resolve_workers(args.workers)
     seed_everything(args.seed)
     device = pick_device()
     if args.export:
-        print(f'Exported {export_bonus_checkpoint(args.export)} from {args.export}')
+        print(f'Exported {export_bonus_checkpoint(args.export)} and {BONUS_CHECKPOINT_COPY} '
+              f'from {args.export}')
     model, _, _ = prepare_model(my_bonus_model(), 'BonusNet', device, compile=args.compile)
     data_root = resolve_data_root(args.data_root)
     test_dataset = load_dataset(DATASET, 'test', data_root, uint8=True)
 
     logits, labels = predict(model, test_dataset, device=device, batch_size=args.batch_size,
                              workers=args.workers, show_progress=not args.no_progress)
-    test_accuracy = 100.0 * float((logits.argmax(dim=1) == labels).double().mean())
+    correct = int((logits.argmax(dim=1) == labels).sum())
+    test_accuracy = 100.0 * correct / len(labels)  # as Trainer.test computes it, to the last bit
     roc_auc = fake_score_auc(labels.tolist(), fake_probability(logits).tolist())
     nof_parameters = get_nof_params(model)
 
@@ -101,4 +124,4 @@ def main(argv: list[str] | None = None) -> tuple[float, int]:
 
 
 if __name__ == '__main__':
-    run_cli(main)
+    run_cli(main, sys.argv[1:])

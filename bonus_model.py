@@ -35,6 +35,7 @@ from common import CHECKPOINT_DIR
 from fmd.core.registry import register_model
 
 BONUS_CHECKPOINT = os.path.join(CHECKPOINT_DIR, 'bonus_model.pt')
+BONUS_CHECKPOINT_COPY = os.path.join(CHECKPOINT_DIR, 'bonus.pt')  # the assignment's text's name
 TRAIN_COMMAND = 'python train_main.py -d fakes_dataset -m BonusNet --lr 0.001 -b 32 -e 5 -o Adam'
 EXPORT_COMMAND = 'python bonus_main.py --export checkpoints/fakes_dataset_BonusNet_Adam.pt'
 

@@ -37,6 +37,23 @@ def make_split(folder: Path, n_real: int, n_fake: int, seed: int, size: int = 25
             write_image(folder / label / f'{label}_{index:03d}.png', rng, size=size)
 
 
+def load_test_split_by_hand(root: Path, dataset: str = 'fakes_dataset') -> tuple[object, list[int]]:
+    """<dataset>/test read with PIL and numpy (sorted real/*.png, then fake/*.png), normalised with
+    the ImageNet mean and std: (Bx3x256x256 float tensor, labels)."""
+    import torch
+
+    from utils import NORMALIZE_MEAN, NORMALIZE_STD
+
+    images, labels = [], []
+    for label, folder in ((0, 'real'), (1, 'fake')):
+        for path in sorted((root / dataset / 'test' / folder).glob('*.png')):
+            pixels = np.asarray(Image.open(path).convert('RGB'), dtype=np.float32) / 255.0
+            images.append((pixels - np.array(NORMALIZE_MEAN, dtype=np.float32))
+                          / np.array(NORMALIZE_STD, dtype=np.float32))
+            labels.append(label)
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), labels
+
+
 def untrained_checkpoints(folder: Path, names: tuple[str, ...] = ()) -> dict[str, Path]:
     """folder/<model>.pt of each registered model (or of `names`), untrained (seed 0; XceptionBased
     without ImageNet weights), saved as train_main.py saves them (`model` and `model_name`)."""

@@ -6,18 +6,17 @@ import os
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 import bonus_main
 from bonus_main import export_bonus_checkpoint
 from bonus_model import BONUS_CHECKPOINT, BonusNet, my_bonus_model
 from fmd.core.cli import run_cli
+from helpers import load_test_split_by_hand
 from models import SimpleNet
-from utils import NORMALIZE_MEAN, NORMALIZE_STD, CheckpointMismatchError, get_nof_params, load_model
+from utils import CheckpointMismatchError, get_nof_params, load_model
 
 SIMPLENET_PARAMS = 16_901_762
 
@@ -181,25 +180,14 @@ def test_export_copies_a_bonusnet_checkpoint_and_rejects_others(workdir: Path) -
     exported = torch.load(BONUS_CHECKPOINT, weights_only=True)
     assert exported['epoch'] == 1
     assert all(torch.equal(exported['model'][k], v) for k, v in saved.state_dict().items())
-    assert sorted(os.listdir('checkpoints')) == ['bonus_model.pt', 'fakes_dataset_BonusNet_Adam.pt']
+    assert sorted(os.listdir('checkpoints')) == ['bonus.pt', 'bonus_model.pt',
+                                                 'fakes_dataset_BonusNet_Adam.pt']
 
     torch.save({'model': SimpleNet().state_dict(), 'model_name': 'SimpleNet'}, 'simple.pt')
     with pytest.raises(CheckpointMismatchError, match=re.escape('simple.pt')):
         export_bonus_checkpoint('simple.pt')
     with pytest.raises(FileNotFoundError, match=re.escape('nothing.pt')):
         export_bonus_checkpoint('nothing.pt')
-
-
-def load_test_split_by_hand(root: Path) -> tuple[torch.Tensor, list[int]]:
-    """fakes_dataset/test read with PIL and numpy (sorted real/*.png, then fake/*.png), normalised."""
-    images, labels = [], []
-    for label, folder in ((0, 'real'), (1, 'fake')):
-        for path in sorted((root / 'fakes_dataset' / 'test' / folder).glob('*.png')):
-            pixels = np.asarray(Image.open(path).convert('RGB'), dtype=np.float32) / 255.0
-            images.append((pixels - np.array(NORMALIZE_MEAN, dtype=np.float32))
-                          / np.array(NORMALIZE_STD, dtype=np.float32))
-            labels.append(label)
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), labels
 
 
 def test_bonus_main_returns_accuracy_and_parameters_of_the_checkpoint(

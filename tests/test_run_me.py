@@ -30,7 +30,7 @@ EXPECTED_OUT = ([f'{run}_Adam.json' for run in RUNS] + [f'{run}_metrics.json' fo
                 + [f'{run}_saliency_stats.json' for run in ('fakes_dataset_SimpleNet',
                                                             'synthetic_dataset_XceptionBased')]
                 + ['bonus_main.json', 'run_me_timings.tsv'])
-EXPECTED_CHECKPOINTS = [f'{run}_Adam.pt' for run in RUNS] + ['bonus_model.pt']
+EXPECTED_CHECKPOINTS = [f'{run}_Adam.pt' for run in RUNS] + ['bonus_model.pt', 'bonus.pt']
 
 
 def _project_code() -> list[str]:
