@@ -36,19 +36,15 @@ DEFAULT_MODEL = 'SimpleNet'
 DEFAULT_DATASET = 'fakes_dataset'
 
 
-def add_model_and_dataset_args(parser: argparse.ArgumentParser) -> None:
-    """-m/--model (default SimpleNet) and -d/--dataset (default fakes_dataset), the template's."""
+def add_analysis_args(parser: argparse.ArgumentParser, batch_size: bool = False) -> argparse.ArgumentParser:
+    """-m/--checkpoint/-d for the analysis scripts (the template's spellings and defaults), plus
+    --no-progress and the common arguments (--data-root, --seed, --workers); `batch_size`: also
+    --batch-size."""
     parser.add_argument('-m', '--model', default=DEFAULT_MODEL, type=model_name, metavar='MODEL',
                         help=f'model name: {MODEL_HELP} (default: %(default)s)')
     parser.add_argument('-d', '--dataset', default=DEFAULT_DATASET,
                         help='dataset folder under the data root whose test split is analysed '
                              '(default: %(default)s)')
-
-
-def add_analysis_args(parser: argparse.ArgumentParser, batch_size: bool = False) -> argparse.ArgumentParser:
-    """-m/--checkpoint/-d for the analysis scripts, plus --no-progress and the common arguments
-    (--data-root, --seed, --workers); `batch_size`: also --batch-size."""
-    add_model_and_dataset_args(parser)
     parser.add_argument('--checkpoint', '-cpp', '--checkpoint_path', dest='checkpoint_path', default=None,
                         metavar='PATH', help='checkpoint written by train_main.py '
                                              f'(default: {default_run_file_help("checkpoint")})')
