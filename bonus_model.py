@@ -237,7 +237,7 @@ def my_bonus_model() -> nn.Module:
         raise FileNotFoundError(missing_checkpoint_message(BONUS_CHECKPOINT))
     model = BonusNet()
     # The assignment's torch.load line (weights_only, CPU map), with one-line errors for bad files.
-    from fmd.training.checkpoints import read_checkpoint
+    from fmd.core.checkpoint_files import read_checkpoint
 
     model.load_state_dict(read_checkpoint(BONUS_CHECKPOINT)['model'])
     return model

@@ -2,7 +2,7 @@
 
 The PIL presets (TRANSFORM_TRAIN, TRANSFORM_TEST) turn one decoded image into a normalised float
 tensor. Their uint8 twins (`uint8_transform`) do the geometry only, on the uint8 tensor that
-torchvision decodes, and leave ToTensor + Normalize to performance.normalize_uint8, once per batch:
+torchvision decodes, and leave ToTensor + Normalize to fmd.core.batches.normalize_uint8, once per batch:
 same random draws, same pixels, same floats.
 """
 from __future__ import annotations
@@ -10,11 +10,10 @@ from __future__ import annotations
 import torch
 from torchvision import transforms
 
+from fmd.core.batches import NORMALIZE_MEAN, NORMALIZE_STD
 from fmd.core.options import AUGMENT_PRESETS, UINT8_PRESETS
 
 IMAGE_SIZE = 256
-NORMALIZE_MEAN = (0.4914, 0.4822, 0.4465)
-NORMALIZE_STD = (0.2023, 0.1994, 0.2010)
 
 TRANSFORM_TRAIN = transforms.Compose([
     transforms.RandomCrop(IMAGE_SIZE, padding=4),

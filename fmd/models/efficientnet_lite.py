@@ -231,7 +231,7 @@ def load_imagenet_weights(model: EfficientNetLite0, path: Path | None = None) ->
     Every tensor of the file lands in the model with its shape; a model whose `fc` is not the
     1000-class ImageNet classifier keeps its own freshly initialised `fc`.
     """
-    from fmd.training.checkpoints import state_dict_problems
+    from fmd.core.checkpoint_files import state_dict_problems
 
     path = wheel_weights_path() if path is None else path
     state = convert_wheel_state(read_wheel_weights(path))
