@@ -3,7 +3,7 @@
 Design (chosen for real composites as well as the demo face swaps):
 
 * **Fixed + learned high-pass front end.** Three classic SRM kernels per colour channel (9 fixed
-  residual maps, as before) plus 6 *learned constrained* 5x5 filters (2 per colour channel,
+  residual maps) plus 6 *learned constrained* 5x5 filters (2 per colour channel,
   Bayar & Stamm's constrained convolution: centre weight -1, the other 24 weights sum to 1, so
   every filter is a predictor-minus-pixel residual that ignores image content). The constraint is a
   parametrisation (`ConstrainedResidualWeight`), so the filters satisfy it after every optimizer

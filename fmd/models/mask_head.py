@@ -69,7 +69,7 @@ class MaskedDetector(nn.Module):
     """A detector and its mask head: forward(images) -> (Bx2 logits, Bx1xSxS mask logits).
 
     Hooks on the detector's `layers` keep their outputs during this module's forward only, so the
-    detector called on its own behaves (and costs) exactly as before. (torchvision's
+    detector called on its own behaves and costs what it does without a head. (torchvision's
     create_feature_extractor would trace the detector with torch.fx, which BonusNet's input check
     and its parametrized filters do not allow.)
 

@@ -99,7 +99,7 @@ class CollapseGuard:
 
 
 def collapsed_epochs(record: dict) -> list[int]:
-    """1-based epochs a training log record marks collapsed ([] for logs older than the guard)."""
+    """1-based epochs a training log record marks collapsed ([] for a log without the flags)."""
     return [epoch for epoch, flag in enumerate(record.get('collapsed') or [], start=1) if flag]
 
 
