@@ -136,11 +136,11 @@ def code_reference(doc: Document, *functions: Any) -> None:
     for function in functions:
         if isinstance(function, str):
             function = quoted_from_source(function)
-            source, line = function.source, function.line
+            source, line, qualname = function.source, function.line, function.qualname
         else:
             source = Path(inspect.getsourcefile(function)).name
-            line = inspect.getsourcelines(function)[1]
-        where.append(f'`{function.__qualname__}` in `{source}` (line {line})')
+            line, qualname = inspect.getsourcelines(function)[1], function.__qualname__
+        where.append(f'`{qualname}` in `{source}` (line {line})')
         summary = ' '.join(own_docstring(function).split('\n\n')[0].split())
         block = f'# {source}, line {line}\ndef {signature_text(function)}:'
         if summary:
