@@ -3,7 +3,7 @@
 Design (chosen for real composites as well as the demo face swaps):
 
 * **Fixed + learned high-pass front end.** Three classic SRM kernels per colour channel (9 fixed
-  residual maps, as before) plus 6 *learned constrained* 5x5 filters (2 per colour channel,
+  residual maps) plus 6 *learned constrained* 5x5 filters (2 per colour channel,
   Bayar & Stamm's constrained convolution: centre weight -1, the other 24 weights sum to 1, so
   every filter is a predictor-minus-pixel residual that ignores image content). The constraint is a
   parametrisation (`ConstrainedResidualWeight`), so the filters satisfy it after every optimizer
@@ -238,7 +238,7 @@ def my_bonus_model() -> nn.Module:
         raise FileNotFoundError(missing_checkpoint_message(BONUS_CHECKPOINT))
     model = BonusNet()
     # The assignment's torch.load line (weights_only, CPU map), with one-line errors for bad files.
-    from fmd.training.checkpoints import read_checkpoint
+    from fmd.core.checkpoint_files import read_checkpoint
 
     model.load_state_dict(read_checkpoint(BONUS_CHECKPOINT)['model'])
     return model

@@ -1,7 +1,8 @@
 """Grad-CAM for one real and one fake test image (pytorch-grad-cam) on the model's Grad-CAM layer.
 
-The layer is registry.grad_cam_layer's (fmd.detect --cam uses the same): `conv3` of SimpleNet and
-XceptionBased, as the assignment asks; BonusNet's last spatial convolution (its last block's pointwise).
+The map is fmd.analysis.grad_cam's (fmd.detect --cam draws the same) on registry.grad_cam_layer: `conv3`
+of SimpleNet and XceptionBased, as the assignment asks; BonusNet's last spatial convolution (its last
+block's pointwise).
 
     python grad_cam_analysis.py -m SimpleNet -d fakes_dataset
         --checkpoint checkpoints/fakes_dataset_SimpleNet_Adam.pt
@@ -26,17 +27,16 @@ if __name__ == '__main__':
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.image import show_cam_on_image
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from faces_dataset import CLASS_NAMES
-from fmd.core.analysis_cli import save_figure, start_analysis, use_agg_backend
+from fmd.analysis.grad_cam import grad_cam_map
+from fmd.analysis.inputs import start_analysis
+from fmd.core.analysis_cli import save_figure, use_agg_backend
 from fmd.core.cli import parse_api_args, run_cli
-from fmd.core.devices import model_device
 from fmd.core.registry import grad_cam_layer
 from fmd.core.runs import figure_path, initialisation_note
 from fmd.data.presets import unnormalize
@@ -44,27 +44,6 @@ from fmd.data.presets import unnormalize
 
 class MissingClassError(ValueError):
     """The test set lacks a class, so no image of that class can be drawn."""
-
-
-def grad_cam_map(image: torch.Tensor, model: nn.Module,
-                 target_class: int | None = None) -> tuple[np.ndarray, int, float]:
-    """Grad-CAM of `target_class` (None: the top class) on the model's Grad-CAM layer
-    (registry.grad_cam_layer: `conv3` unless the model names another) over one normalised 3xHxW image.
-
-    Returns (HxW float32 map in [0, 1], predicted class, its softmax probability). The model is left
-    in eval mode with no gradients stored in its parameters.
-    """
-    _, layer = grad_cam_layer(model)
-    batch = image.unsqueeze(0).to(model_device(model))
-    model.eval()
-    with torch.no_grad():
-        probabilities = torch.softmax(model(batch).float(), dim=1)[0]
-    predicted = int(probabilities.argmax())
-    with GradCAM(model=model, target_layers=[layer]) as cam:
-        explained = predicted if target_class is None else target_class
-        grayscale_cam = cam(input_tensor=batch, targets=[ClassifierOutputTarget(explained)])[0]
-    model.zero_grad(set_to_none=True)
-    return grayscale_cam.astype(np.float32), predicted, float(probabilities[predicted])
 
 
 def grad_cam_of_image(image: torch.Tensor, model: nn.Module) -> tuple[np.ndarray, int, float]:

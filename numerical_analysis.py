@@ -37,7 +37,8 @@ from sklearn.metrics import DetCurveDisplay, RocCurveDisplay, average_precision_
 from torch import nn
 from torch.utils.data import Dataset
 
-from fmd.core.analysis_cli import save_figure, start_analysis, use_agg_backend
+from fmd.analysis.inputs import start_analysis
+from fmd.core.analysis_cli import save_figure, use_agg_backend
 from fmd.core.atomic_io import atomic_write_json
 from fmd.core.cli import parse_api_args, run_cli
 from fmd.core.devices import model_device

@@ -27,16 +27,15 @@ from fmd.core.cli import (
 )
 from fmd.core.options import (
     AUGMENT_PRESETS,
+    CLASS_WEIGHTS,
     FAKES_MODES,
     LR_FIND_STEPS,
+    OPTIMIZERS,
+    SCHEDULERS,
     SELECT_BY,
     UINT8_PRESETS,
     env_world_size,
 )
-
-OPTIMIZERS = ('SGD', 'Adam', 'AdamW')
-SCHEDULERS = ('none', 'cosine')
-CLASS_WEIGHTS = ('none', 'balanced')
 
 
 def learning_rate(text: str) -> float | str:
@@ -152,60 +151,31 @@ from fmd.core.cli import error_line, run_cli
 from fmd.core.devices import default_threads, default_workers, pick_device, seed_everything
 from fmd.core.interrupts import exit_code
 from fmd.core.registry import canonical_model_name
-from fmd.core.runs import interrupted_checkpoint_path, lr_find_figure_path, run_name, training_set_name
+from fmd.core.runs import RunId
 from fmd.data.decode_cache import prepare_datasets
 from fmd.data.presets import IMAGE_SIZE, uint8_transform
 from fmd.data.training_fakes import self_blend_splits
+from fmd.training.config import TrainConfig
 from fmd.training.distributed import Distributed, process_group
 from fmd.training.lr_finder import DEFAULT_START_LR, RangeTest, find_lr
-from fmd.training.performance import describe, fused_optimizer, prepare_model
+from fmd.training.optimizers import (
+    balanced_class_weights,
+    build_optimizer,
+    build_scheduler,
+    optimizer_hyperparameters,
+)
+from fmd.training.performance import describe, prepare_model
 from trainer import LoggingParameters, Trainer
 from utils import get_nof_params, load_dataset, load_model, resolve_data_root
 
 
-def build_optimizer(name: str, model: nn.Module, lr: float, momentum: float,
-                    weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """SGD (with momentum), Adam or AdamW over the trainable parameters (PyTorch's fused kernels
-    where the device has them: performance.fused_optimizer)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if name == 'SGD':
-        return fused_optimizer(torch.optim.SGD, params, lr=lr, momentum=momentum,
-                               weight_decay=weight_decay)
-    if name == 'Adam':
-        return fused_optimizer(torch.optim.Adam, params, lr=lr, weight_decay=weight_decay)
-    if name == 'AdamW':
-        return fused_optimizer(torch.optim.AdamW, params, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f'Unknown optimizer {name!r}; choose one of {list(OPTIMIZERS)}.')
-
-
-def build_scheduler(name: str, optimizer: torch.optim.Optimizer, epochs: int,
-                    warmup_epochs: int) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """None, or per-epoch linear warm-up from lr/10 followed by cosine decay to 0."""
-    if name == 'none':
-        return None
-    warmup = min(warmup_epochs, epochs - 1)
-    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs - warmup))
-    if warmup == 0:
-        return cosine
-    linear = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=warmup)
-    return torch.optim.lr_scheduler.SequentialLR(optimizer, [linear, cosine], milestones=[warmup])
-
-
-def balanced_class_weights(dataset: Dataset) -> torch.Tensor:
-    """n_samples / (2 * n_class) for (real, fake): inverse class frequency, mean weight per sample 1."""
-    counts = (dataset.class_counts() if hasattr(dataset, 'class_counts')
-              else (len(dataset.real_image_names), len(dataset.fake_image_names)))
-    counts = torch.tensor(counts, dtype=torch.float32)
-    return counts.sum() / (len(counts) * counts)
-
-
-def attach_mask_head(model: nn.Module, memory_format: torch.memory_format) -> nn.Module:
-    """--mask-loss-weight: the model with a fresh mask head (fmd.models.mask_head), in the model's
-    memory format; a model without mask layers is a one-line error."""
+def attach_mask_head(model: nn.Module, memory_format: torch.memory_format, weight: float) -> nn.Module:
+    """--mask-loss-weight: the model with a fresh mask head (fmd.models.mask_head) whose loss counts
+    `weight` times, in the model's memory format; a model without mask layers is a one-line error."""
     from fmd.models.mask_head import MaskHeadError, build_mask_head
 
     try:
-        masked = build_mask_head(model)
+        masked = build_mask_head(model, mask_loss_weight=weight)
     except MaskHeadError as error:
         sys.exit(f'error: argument --mask-loss-weight: {error}')
     masked.head.to(memory_format=memory_format)
@@ -213,33 +183,23 @@ def attach_mask_head(model: nn.Module, memory_format: torch.memory_format) -> nn
     return masked
 
 
-def optimizer_hyperparameters(optimizer: torch.optim.Optimizer) -> dict:
-    """The first param group without its parameters, as JSON-safe values."""
-    group = {k: v for k, v in optimizer.param_groups[0].items() if k not in ('params', 'initial_lr')}
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in group.items()
-            if v is None or isinstance(v, (bool, int, float, str, tuple, list))}
-
-
-def range_test(args: argparse.Namespace, model: nn.Module, model_name: str, train_dataset: Dataset,
+def range_test(args: argparse.Namespace, run: RunId, model: nn.Module, train_dataset: Dataset,
                criterion: nn.Module, device: torch.device, workers: int,
                memory_format: torch.memory_format) -> RangeTest:
     """--lr-find / --lr auto: the range test on copies of the model and of the run's optimizer
     (fmd.training.lr_finder), its figure in figures/<run>_lr_find.png."""
     optimizer = build_optimizer(args.optimizer, model, DEFAULT_START_LR, args.momentum, args.weight_decay)
-    trained_on = training_set_name(args.dataset, args.fakes, args.mask_loss_weight > 0)
     return find_lr(model, optimizer, train_dataset, criterion, device, batch_size=args.batch_size,
                    workers=workers, seed=args.seed, steps=args.lr_find_steps, memory_format=memory_format,
-                   figure=lr_find_figure_path(trained_on, model_name, args.optimizer),
-                   title=f'{run_name(trained_on, model_name, args.optimizer)}: learning-rate range test '
+                   figure=run.lr_find_figure,
+                   title=f'{run.name}: learning-rate range test '
                          f'(batch {args.batch_size}, weight decay {args.weight_decay:g})')
 
 
-def kept_state(trainer: Trainer, args: argparse.Namespace, model_name: str) -> str:
+def kept_state(trainer: Trainer, run: RunId) -> str:
     """What an interrupted run left: the epoch in its resumable state, and how to continue it."""
-    trained_on = training_set_name(args.dataset, args.fakes, args.mask_loss_weight > 0)
-    state = interrupted_checkpoint_path(trained_on, model_name, args.optimizer)
-    return (f'the state after epoch {trainer.saved_epoch} is in {state}; continue with the same '
-            'command plus --resume' if trainer.saved_epoch else 'no epoch had finished')
+    return (f'the state after epoch {trainer.saved_epoch} is in {run.interrupted}; continue with the '
+            'same command plus --resume' if trainer.saved_epoch else 'no epoch had finished')
 
 
 @dataclass
@@ -282,11 +242,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
 def train(args: argparse.Namespace, distributed: Distributed, device: torch.device) -> dict:
     """Train on this process's share (all of it without torchrun); returns the run's JSON record."""
-    model_name = canonical_model_name(args.model)
+    run = RunId(args.dataset, canonical_model_name(args.model), args.optimizer, args.fakes,
+                masks=args.mask_loss_weight > 0)
+    config = TrainConfig.from_args(args)
     seed_everything(args.seed)
     torch.set_num_threads(default_threads())
     data_root = resolve_data_root(args.data_root)
-    print(f'Device: {device} | model {model_name} | dataset {args.dataset} | '
+    print(f'Device: {device} | model {run.model} | dataset {args.dataset} | '
           f'{args.optimizer} lr={args.lr} batch={args.batch_size} epochs={args.epochs} '
           f'workers={"auto" if args.workers is None else args.workers} '
           f'threads={torch.get_num_threads()}')
@@ -300,72 +262,59 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
           f'test {len(test_dataset)} | {splits.line}\n'
           f'Model selection by {args.select_by} on {splits.validation}')
 
-    model = load_model(model_name, pretrained=args.pretrained)
+    model = load_model(run.model, pretrained=args.pretrained)
     pretrained = getattr(model, 'pretrained', None)
     if args.require_pretrained and pretrained is False:
-        sys.exit(f'error: --require-pretrained: {model_name} could not load its ImageNet weights '
+        sys.exit(f'error: --require-pretrained: {run.model} could not load its ImageNet weights '
                  '(see the warning above for where to put the file).')
-    model, memory_format, compiled = prepare_model(model, model_name, device, compile=args.compile)
+    model, memory_format, compiled = prepare_model(model, run.model, device, compile=args.compile)
     nof_params = get_nof_params(model)
-    print(f'{model_name}: {nof_params:,} trainable parameters | {describe(memory_format, compiled)}')
-    masked = attach_mask_head(model, memory_format) if args.mask_loss_weight else None
+    print(f'{run.model}: {nof_params:,} trainable parameters | {describe(memory_format, compiled)}')
+    masked = attach_mask_head(model, memory_format, args.mask_loss_weight) if run.masks else None
 
     class_weights = balanced_class_weights(train_dataset) if args.class_weights == 'balanced' else None
     criterion = nn.CrossEntropyLoss(weight=class_weights)
     lr, lr_find = args.lr, None
     if args.lr_find or args.lr == 'auto':
-        found = range_test(args, model, model_name, train_dataset, criterion, device, splits.workers,
+        found = range_test(args, run, model, train_dataset, criterion, device, splits.workers,
                            memory_format)
         lr, lr_find = found.suggestion, found.summary()
         if args.lr_find:
             return {'lr_find': lr_find}
-    optimizer = build_optimizer(args.optimizer, model if masked is None else masked, lr, args.momentum,
-                                args.weight_decay)
-    hyperparameters = optimizer_hyperparameters(optimizer)
+    trained = model if masked is None else masked
+    optimizer = build_optimizer(args.optimizer, trained, lr, args.momentum, args.weight_decay)
+    hyperparameters = optimizer_hyperparameters(optimizer)  # before a warm-up lowers the lr
     scheduler = build_scheduler(args.scheduler, optimizer, args.epochs, args.warmup_epochs)
-    extra = {'seed': args.seed, 'batch_size': args.batch_size, 'epochs': args.epochs,
-             'nof_params': nof_params, 'device': str(device), 'data_root': str(data_root),
-             'threads': torch.get_num_threads(), 'augment': args.augment, 'fakes': args.fakes,
-             'validation': splits.validation, 'mask_loss_weight': args.mask_loss_weight,
-             'mask_head_params': get_nof_params(masked.head) if masked is not None else None,
-             'weight_decay': args.weight_decay, 'scheduler': args.scheduler,
-             'warmup_epochs': args.warmup_epochs if args.scheduler != 'none' else None,
-             'class_weights': class_weights.tolist() if class_weights is not None else None,
-             'patience': args.patience, 'resumed': args.resume, 'lr_find': lr_find,
-             'stop_on_collapse': args.stop_on_collapse,
-             'world_size': distributed.world_size, 'backend': distributed.backend,
-             'memory_format': 'channels_last' if memory_format == torch.channels_last else 'contiguous',
-             'compiled': compiled}
-    if pretrained is not None:
-        extra['pretrained'] = bool(pretrained)
-        extra['pretrained_source'] = getattr(model, 'pretrained_source', None)
-    logging_parameters = LoggingParameters(model_name=model_name, dataset_name=args.dataset,
-                                           optimizer_name=args.optimizer,
-                                           optimizer_params=hyperparameters, extra=extra,
-                                           fakes=args.fakes, masks=masked is not None)
+    config = config.updated(
+        workers=splits.workers, nof_params=nof_params, device=device, data_root=str(data_root),
+        threads=torch.get_num_threads(), validation=splits.validation,
+        mask_head_params=get_nof_params(masked.head) if masked is not None else None,
+        class_weights=class_weights.tolist() if class_weights is not None else None, lr_find=lr_find,
+        world_size=distributed.world_size, backend=distributed.backend,
+        memory_format='channels_last' if memory_format == torch.channels_last else 'contiguous',
+        compiled=compiled, pretrained=None if pretrained is None else bool(pretrained),
+        pretrained_source=getattr(model, 'pretrained_source', None) if pretrained is not None else None)
+    logging_parameters = LoggingParameters(model_name=run.model, dataset_name=run.dataset,
+                                           optimizer_name=run.optimizer,
+                                           optimizer_params=hyperparameters,
+                                           fakes=run.fakes, masks=run.masks)
     if distributed.rank:  # other ranks augment and drop out differently; rank 0 keeps the seed
         seed_everything(args.seed + distributed.rank)
-    trainer = Trainer(model, optimizer, criterion,
-                      args.batch_size // distributed.world_size,
-                      train_dataset, val_dataset, test_dataset, device=device,
-                      num_workers=splits.workers, amp=args.amp, seed=args.seed,
-                      show_progress=not args.no_progress, scheduler=scheduler,
-                      select_by=args.select_by, patience=args.patience, distributed=distributed,
-                      stop_on_collapse=args.stop_on_collapse, masked=masked,
-                      mask_loss_weight=args.mask_loss_weight)
+    trainer = Trainer(trained, optimizer, criterion, args.batch_size // distributed.world_size,
+                      train_dataset, val_dataset, test_dataset, config, scheduler=scheduler,
+                      distributed=distributed)
     try:
         record = trainer.run(args.epochs, logging_parameters, resume=args.resume)
     except KeyboardInterrupt as interrupt:
         if distributed.is_main:
-            print(f'Interrupted: {kept_state(trainer, args, model_name)}. The previous completed run '
-                  'is unchanged.', file=sys.stderr)
+            print(f'Interrupted: {kept_state(trainer, run)}. The previous completed run is unchanged.',
+                  file=sys.stderr)
         sys.exit(exit_code(interrupt))
     except RuntimeError as error:  # under torchrun, also what a rank sees when another one stops
         if not distributed.enabled or isinstance(error, RunLockedError):
             raise
-        raise RuntimeError(f'rank {distributed.rank}: {error_line(error)} | '
-                           f'{kept_state(trainer, args, model_name)}; the previous completed run is '
-                           'unchanged.') from error
+        raise RuntimeError(f'rank {distributed.rank}: {error_line(error)} | {kept_state(trainer, run)}; '
+                           'the previous completed run is unchanged.') from error
     best = record['best_epoch']
     print(f'Best epoch {best} by {args.select_by}: validation accuracy '
           f'{record["val_acc"][best - 1]:.2f}%, test accuracy there {record["test_acc"][best - 1]:.2f}%')

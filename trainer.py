@@ -4,42 +4,46 @@ A run's canonical checkpoint (checkpoints/<run>.pt) and its log (out/<run>.json)
 only when the run completes. After every epoch the resumable state goes to
 checkpoints/<run>.interrupted.pt, so Ctrl-C, SIGTERM or a crash never costs more than one epoch and
 never touches the previous completed run; `train_main.py --resume` continues from it.
+
+The loop is the assignment's; what is not (a detector's own loss, torchrun, mixed precision, the
+collapse guard, the resumable state) sits behind the hooks of fmd/training/ (docs/modules.md).
 """
 from __future__ import annotations
 
-import contextlib
 import math
-import random
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from fmd.core.atomic_io import RunLock, append_json_record, atomic_torch_save, read_json_list
-from fmd.core.devices import default_workers
+from fmd.core.batches import collate_images, input_memory_format, on_device
+from fmd.core.checkpoint_files import VAL_THRESHOLD_KEY, cpu_copy, read_checkpoint
+from fmd.core.cli import default_workers
+from fmd.core.devices import pick_device
+from fmd.core.inference import batch_logits
 from fmd.core.interrupts import StopRequest, deferred_interrupts
+from fmd.core.metrics import auc_and_threshold
 from fmd.core.options import SELECT_BY  # what "best epoch" means
-from fmd.core.runs import checkpoint_path, interrupted_checkpoint_path, lock_path, log_path
-from fmd.models.mask_head import MASK_HEAD_KEY, MASK_LAYERS_KEY, mask_loss
-from fmd.training.checkpoints import VAL_THRESHOLD_KEY, read_checkpoint
-from fmd.training.collapse import (
-    Verdict,
-    collapse_verdict,
-    consecutive_collapsed,
-    run_collapsed,
-    stop_error,
-    warning_line,
-)
+from fmd.core.runs import RunId
+from fmd.training.collapse import CollapseGuard, run_collapsed
+from fmd.training.config import TrainConfig
 from fmd.training.distributed import SINGLE, Distributed, unique_train_samples
-from fmd.training.performance import collate_images, input_memory_format, prepare_batch
+from fmd.training.objective import (
+    Criterion,
+    Objective,
+    checkpoint_entries,
+    classifier_of,
+    load_checkpoint_entries,
+)
+from fmd.training.performance import MixedPrecision
+from fmd.training.resume import restore_rng_state, rng_state
+from fmd.training.running import RunningScore, Score
 
 
 class NonFiniteLossError(ValueError):
@@ -48,7 +52,8 @@ class NonFiniteLossError(ValueError):
 
 @dataclass
 class LoggingParameters:
-    """What a run is called in file names and logs; `extra` adds keys to the JSON record."""
+    """The assignment's name of a run: its identity (fmd.core.runs.RunId: what its files are
+    called) and the optimizer's parameters; `extra` adds keys to the JSON record."""
 
     model_name: str
     dataset_name: str
@@ -59,238 +64,108 @@ class LoggingParameters:
     masks: bool = False     # train_main.py --mask-loss-weight > 0: so does a run with a mask head
 
     @property
+    def run(self) -> RunId:
+        return RunId(self.dataset_name, self.model_name, self.optimizer_name, self.fakes, self.masks)
+
+    @property
     def run_name(self) -> str:
         """`<dataset>_<model>_<optimizer>`, the stem of the run's .json and .pt files."""
-        from fmd.core.runs import run_name, training_set_name
-
-        return run_name(training_set_name(self.dataset_name, self.fakes, self.masks), self.model_name,
-                        self.optimizer_name)
+        return self.run.name
 
     @property
     def paths(self) -> tuple[Path, Path, Path, Path]:
         """(checkpoint, interrupted state, JSON log, lock) of this run."""
-        from fmd.core.runs import training_set_name
-
-        key = (training_set_name(self.dataset_name, self.fakes, self.masks), self.model_name,
-               self.optimizer_name)
-        return (checkpoint_path(*key), interrupted_checkpoint_path(*key), log_path(*key),
-                lock_path(*key))
-
-
-def format_progress(epoch: int, loss: float, accuracy: float, correct: int, seen: int) -> str:
-    """`Epoch [001] | Loss: 0.693 | Acc: 50.00[%] (16/32)`."""
-    return (f'Epoch [{epoch:03d}] | Loss: {loss:.3f} | Acc: {accuracy:.2f}[%] '
-            f'({correct}/{seen})')
-
-
-def rng_state(generator: torch.Generator) -> dict:
-    """Every random state a run draws from, so a resumed run repeats the uninterrupted one."""
-    name, keys, position, has_gauss, cached_gaussian = np.random.get_state()
-    numpy_state = (name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached_gaussian)
-    return {'torch': torch.get_rng_state(), 'shuffle': generator.get_state(),
-            'numpy': numpy_state, 'python': random.getstate()}
-
-
-def restore_rng_state(state: dict, generator: torch.Generator) -> None:
-    """Undo rng_state."""
-    torch.set_rng_state(state['torch'])
-    generator.set_state(state['shuffle'])
-    name, keys, position, has_gauss, cached_gaussian = state['numpy']
-    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached_gaussian))
-    random.setstate(state['python'])
+        run = self.run
+        return run.checkpoint, run.interrupted, run.log, run.lock
 
 
 class Trainer:
-    """The assignment's training loop: per-sample mean loss and percent accuracy per split."""
+    """The assignment's training loop: per-sample mean loss and percent accuracy per split.
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
-                 criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    `model` is the classifier, or a detector that owns its loss (fmd.training.objective.Detector,
+    e.g. a MaskedDetector): the loop is the same. `criterion` is any callable of (float32 logits,
+    labels). Every other setting is in `config`; keyword `settings` replace its fields
+    (TrainConfig.updated: `num_workers=0`, `show_progress=False`, ...). `scheduler` steps once per
+    epoch; `distributed` is this process's place in a torchrun job.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, criterion: Criterion,
                  batch_size: int, train_dataset: Dataset, validation_dataset: Dataset,
-                 test_dataset: Dataset, *, device: torch.device | None = None,
-                 num_workers: int | None = None, amp: bool | None = None, seed: int = 0,
-                 show_progress: bool = True, scheduler: Any = None, select_by: str = 'val_acc',
-                 patience: int | None = None, distributed: Distributed = SINGLE,
-                 memory_format: torch.memory_format | None = None, stop_on_collapse: int | None = None,
-                 masked: nn.Module | None = None, mask_loss_weight: float = 0.0):
-        if device is None:
-            from utils import device
-        if select_by not in SELECT_BY:
-            raise ValueError(f'select_by must be one of {SELECT_BY}, got {select_by!r}')
-        self.device = device
-        self.model = model.to(device)
-        # Input batches follow the model's memory format (performance.prepare_model sets it).
-        self.memory_format = input_memory_format(model) if memory_format is None else memory_format
-        self.optimizer = optimizer
-        # Any callable loss (the template only calls it); a module (class weights) moves to the device.
-        self.criterion = criterion.to(device) if isinstance(criterion, nn.Module) else criterion
-        self.batch_size = batch_size
+                 test_dataset: Dataset, config: TrainConfig | None = None, *, scheduler: Any = None,
+                 distributed: Distributed = SINGLE, **settings: Any):
+        config = (config or TrainConfig()).updated(**settings)
+        if config.select_by not in SELECT_BY:
+            raise ValueError(f'select_by must be one of {SELECT_BY}, got {config.select_by!r}')
+        self.device = torch.device(config.device) if config.device is not None else pick_device()
+        if config.workers is None:
+            config = config.updated(workers=default_workers())
+        self.config = config.updated(device=self.device)
+        self.detector = model.to(self.device)  # what is trained
+        self.model = classifier_of(model)      # what is evaluated and saved
+        self.memory_format = input_memory_format(self.model)  # performance.prepare_model set it
+        self.optimizer, self.scheduler, self.batch_size = optimizer, scheduler, batch_size
+        self.criterion = criterion.to(self.device) if isinstance(criterion, nn.Module) else criterion
         self.train_dataset = train_dataset
         self.validation_dataset = validation_dataset
         self.test_dataset = test_dataset
-        self.num_workers = default_workers() if num_workers is None else num_workers
-        self.amp = (device.type == 'cuda') if amp is None else (amp and device.type == 'cuda')
-        self.amp_dtype = (torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported()
-                          else torch.float16)
-        self.scaler = torch.amp.GradScaler('cuda', enabled=self.amp and
-                                           self.amp_dtype == torch.float16)
-        self.scheduler = scheduler
-        self.select_by = select_by
-        self.patience = patience
-        self.stop_on_collapse = stop_on_collapse  # end the run after this many collapsed epochs in a row
+        self.precision = MixedPrecision(self.device, config.amp)
+        self.scaler = self.precision.scaler
         # torchrun: train through DistributedDataParallel, rank 0 shows the bar, each rank augments
         # with its own seed (rank 0 keeps `seed`, so a single process is unchanged).
         self.distributed = distributed
-        self.seed = seed
-        # --mask-loss-weight: `masked` (fmd.models.mask_head.MaskedDetector) wraps the model and its
-        # mask head; training batches then carry masks, and the loss adds weight x the mask loss.
-        self.masked, self.mask_loss_weight = masked, mask_loss_weight
-        if masked is not None:
-            masked.to(device)
-        self.train_model = distributed.wrap(self.model if masked is None else masked)
-        self.show_progress = show_progress and distributed.is_main
-        self.shuffle_generator = torch.Generator().manual_seed(seed + distributed.rank)
+        self.objective = distributed.wrap(Objective(self.detector, self.criterion))
+        self.guard = CollapseGuard(config.stop_on_collapse, warn=distributed.is_main)
+        self.show_progress = config.show_progress and distributed.is_main
+        self.shuffle_generator = torch.Generator().manual_seed(config.seed + distributed.rank)
         self.epoch = 0
-        self.last_scores: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.last_scores: tuple[torch.Tensor, torch.Tensor] | None = None  # P(fake), labels
         self.saved_epoch: int | None = None  # epoch of the interrupted state this run wrote/read
-        self.last_verdict: Verdict | None = None  # the collapse guard's verdict on the last epoch
-        self.last_mask_loss: float | None = None  # the mask head's mean loss in the last epoch
         self.stop = StopRequest()  # signals become a flag checked between batches during run()
         self._loaders: dict[int, DataLoader] = {}
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        """DataLoaders kept for the run. Evaluation workers persist; training workers start each
-        epoch with seeds drawn from the shuffle generator, so a resumed run augments identically."""
-        key = id(dataset)
-        if key not in self._loaders:
-            sampler = self.distributed.sampler(dataset, shuffle, self.batch_size, self.seed)
-            self._loaders[key] = DataLoader(
-                dataset, batch_size=self.batch_size, shuffle=shuffle and sampler is None,
-                sampler=sampler, num_workers=self.num_workers,
-                persistent_workers=self.num_workers > 0 and not shuffle,
-                pin_memory=self.device.type == 'cuda', collate_fn=collate_images,
-                # Evaluation draws its (unused) worker seeds from a generator of its own, never from
-                # the global RNG that augmentation uses, so a resumed run stays on the same stream.
-                generator=self.shuffle_generator if shuffle else torch.Generator().manual_seed(self.seed))
-        loader = self._loaders[key]
-        if isinstance(loader.sampler, DistributedSampler):
-            loader.sampler.set_epoch(self.epoch)
-        return loader
+    # ------------------------------------------------------------------ the assignment's methods
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if not self.amp:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type='cuda', dtype=self.amp_dtype)
-
-    def _progress(self, loader: DataLoader, description: str) -> tqdm:
-        # disable=None lets tqdm hide the bar when stderr is not a terminal (logs, CI).
-        return tqdm(loader, desc=description, leave=False, disable=None if self.show_progress else True,
-                    dynamic_ncols=True)
-
-    def _stoppable(self, batches: Any) -> Any:
-        """Yield batches, raising a pending Ctrl-C/SIGTERM between them. A DataLoader whose workers
-        died from the same Ctrl-C raises an error of its own: that, too, is the interrupt."""
-        iterator = iter(batches)
-        while True:
-            self.stop.check()
-            try:
-                batch = next(iterator)
-            except StopIteration:
-                return
-            except Exception:
-                self.stop.check()
-                raise
-            yield batch
-
-    def _loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """The one loss of training and evaluation: the criterion on float32 logits."""
-        return self.criterion(outputs.float(), targets)
-
-    def train_one_epoch(self) -> tuple[float, float]:
+    def train_one_epoch(self) -> Score:
         """One pass over the shuffled training set; returns (mean loss per sample, accuracy %)."""
-        self.model.train()
-        if hasattr(self.train_dataset, 'set_epoch'):  # self-blends: fresh fakes every epoch
-            self.train_dataset.set_epoch(self.epoch)
-        total_loss, correct, seen, total_mask_loss = 0.0, 0, 0, 0.0
-        uncounted_from = unique_train_samples(len(self.train_dataset), self.distributed.rank,
-                                              self.distributed.world_size)
-        bar = self._progress(self._loader(self.train_dataset, shuffle=True),
-                             f'Epoch [{self.epoch:03d}] train')
-        for batch_index, (inputs, targets, *masks) in enumerate(self._stoppable(bar)):
-            inputs = prepare_batch(inputs, self.device, self.memory_format)
-            targets = targets.to(self.device, non_blocking=True)
-            self.optimizer.zero_grad(set_to_none=True)
-            with self._autocast():
-                outputs = self.train_model(inputs)
-            if self.masked is not None:
-                outputs, mask_logits = outputs
-                masked_loss = self._mask_loss(mask_logits, masks[0])
-                total_mask_loss += masked_loss.item() * targets.size(0)
-                loss = self._loss(outputs, targets) + self.mask_loss_weight * masked_loss
-            else:
-                loss = self._loss(outputs, targets)
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise NonFiniteLossError(
-                    f'training loss became {loss_value} at epoch {self.epoch}, batch {batch_index + 1}; '
-                    'nothing was saved from this point. Lower --lr and train again.')
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
+        self.detector.train()
+        running = RunningScore(self._loss, counted=unique_train_samples(
+            len(self.train_dataset), self.distributed.rank, self.distributed.world_size))
+        bar = self._progress(self._training_loader(), 'train')
+        for number, batch in enumerate(on_device(self._stoppable(bar), self.device,
+                                                 self.memory_format), start=1):
+            self.optimizer.zero_grad(set_to_none=True)          # 1. zero the gradients
+            with self.precision.autocast():
+                loss, logits, logs = self.objective(batch)      # 2. forward, 3. loss (the model's)
+            loss_value = self._finite(loss, number)
+            self.scaler.scale(loss).backward()                  # 4. backward
+            self.scaler.step(self.optimizer)                    # 5. optimizer step
             self.scaler.update()
-            keep = max(0, min(targets.size(0), uncounted_from - seen))
-            if keep < targets.size(0):  # DistributedSampler's padding: trained on, never counted
-                outputs, targets = outputs[:keep].detach(), targets[:keep]
-                loss_value = self._loss(outputs, targets).item() if keep else 0.0
-            total_loss += loss_value * targets.size(0)
-            correct += (outputs.argmax(dim=1) == targets).sum().item()
-            seen += targets.size(0)
-            bar.set_postfix(loss=f'{total_loss / max(seen, 1):.3f}',
-                            acc=f'{100 * correct / max(seen, 1):.2f}%')
-        total_loss, correct, seen, total_mask_loss = self.distributed.sum(total_loss, correct, seen,
-                                                                          total_mask_loss)
-        self.distributed.broadcast_buffers(self.model if self.masked is None else self.masked)
-        avg_loss, accuracy = total_loss / seen, 100.0 * correct / seen
-        self.last_mask_loss = total_mask_loss / seen if self.masked is not None else None
-        mask_text = f' | Mask loss: {self.last_mask_loss:.4f}' if self.masked is not None else ''
-        print(format_progress(self.epoch, avg_loss, accuracy, correct, seen) + mask_text, flush=True)
-        return avg_loss, accuracy
+            running.add(loss_value, logits, batch[1], logs)     # 6. running loss and accuracy
+            bar.set_postfix(running.postfix())
+        score = running.total(self.distributed)
+        self.distributed.broadcast_buffers(self.detector)
+        print(score.line(self.epoch), flush=True)
+        return score
 
-    def _mask_loss(self, mask_logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """The mask head's loss against the batch's manipulation masks (float32)."""
-        return mask_loss(mask_logits.float(), masks.to(self.device, non_blocking=True))
+    def evaluate_model_on_dataloader(self, dataset: Dataset) -> Score:
+        """Mean loss per sample and accuracy % on `dataset`, in eval mode without gradients, through
+        the one inference loop (fmd.core.inference.batch_logits).
 
-    def _evaluate(self, dataset: Dataset) -> tuple[float, float, torch.Tensor, torch.Tensor]:
-        """(mean loss per sample, accuracy %, P(fake) per sample, labels) in eval mode, no grad."""
-        was_training = self.model.training
-        self.model.eval()
-        total_loss, correct, seen = 0.0, 0, 0
-        probabilities, labels = [], []
-        with torch.no_grad():
-            for inputs, targets in self._stoppable(self._progress(self._loader(dataset, shuffle=False),
-                                                                  f'Epoch [{self.epoch:03d}] eval')):
-                inputs = prepare_batch(inputs, self.device, self.memory_format)
-                targets = targets.to(self.device, non_blocking=True)
-                with self._autocast():
-                    outputs = self.model(inputs)
-                total_loss += self._loss(outputs, targets).item() * targets.size(0)
-                correct += (outputs.argmax(dim=1) == targets).sum().item()
-                seen += targets.size(0)
-                probabilities.append(torch.softmax(outputs.float(), dim=1)[:, 1].cpu())
-                labels.append(targets.cpu())
-        self.model.train(was_training)
-        total_loss, correct, seen = self.distributed.sum(total_loss, correct, seen)
-        probabilities = self.distributed.gather(probabilities, len(dataset), self.batch_size,
-                                                torch.float32)
-        labels = self.distributed.gather(labels, len(dataset), self.batch_size, torch.int64)
-        return total_loss / seen, 100.0 * correct / seen, probabilities, labels
-
-    def evaluate_model_on_dataloader(self, dataset: Dataset) -> tuple[float, float]:
-        """Mean loss per sample and accuracy % on `dataset`, in eval mode without gradients.
-
-        P(fake) and the labels of that pass stay in `self.last_scores` (for the validation AUC).
+        P(fake) and the label of every sample stay in `self.last_scores` (for the validation AUC).
         """
-        loss, accuracy, probabilities, labels = self._evaluate(dataset)
-        self.last_scores = (probabilities, labels)
-        return loss, accuracy
+        running = RunningScore(self._loss)
+        probabilities, labels = [], []
+        batches = self._stoppable(self._progress(self._loader(dataset, shuffle=False), 'eval'))
+        for logits, targets in batch_logits(self.model, batches, self.device,
+                                            autocast=self.precision.autocast):
+            running.add(self._loss(logits, targets).item(), logits, targets)
+            probabilities.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu())
+            labels.append(targets.cpu())
+        score = running.total(self.distributed)
+        self.last_scores = (
+            self.distributed.gather(probabilities, len(dataset), self.batch_size, torch.float32),
+            self.distributed.gather(labels, len(dataset), self.batch_size, torch.int64))
+        return score
 
     def validate(self) -> tuple[float, float]:
         """Evaluate on the validation set."""
@@ -307,46 +182,6 @@ class Trainer:
         print(f'Wrote {path}')
         return path
 
-    def _state(self, record: dict, best: dict, stale_epochs: int) -> dict:
-        """Everything needed to continue the run after this epoch."""
-        return {'epoch': self.epoch, 'model': self.model.state_dict(),
-                'optimizer': self.optimizer.state_dict(),
-                'scheduler': self.scheduler.state_dict() if self.scheduler is not None else None,
-                'scaler': self.scaler.state_dict(), 'record': record, 'best': best,
-                'stale_epochs': stale_epochs, 'rng': rng_state(self.shuffle_generator),
-                **self._rank_rng_states(), **self._mask_head_state()}
-
-    def _mask_head_state(self) -> dict:
-        """The mask head's weights and the layers it reads, under their checkpoint keys ({} without)."""
-        if self.masked is None:
-            return {}
-        return {MASK_HEAD_KEY: {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
-                                for k, v in self.masked.head.state_dict().items()},
-                MASK_LAYERS_KEY: list(self.masked.layers)}
-
-    def _rank_rng_states(self) -> dict:
-        """Under torchrun, every rank's random state (`rng` alone is rank 0's)."""
-        if not self.distributed.enabled:
-            return {}
-        return {'rng_ranks': self.distributed.gather_objects(rng_state(self.shuffle_generator))}
-
-    def _load_state(self, state: dict) -> tuple[dict, dict, int]:
-        self.model.load_state_dict(state['model'])
-        if self.masked is not None:
-            if MASK_HEAD_KEY not in state:
-                raise ValueError('--resume: the interrupted run had no mask head; resume it without '
-                                 '--mask-loss-weight')
-            self.masked.head.load_state_dict(state[MASK_HEAD_KEY])
-        self.optimizer.load_state_dict(state['optimizer'])
-        if self.scheduler is not None and state.get('scheduler') is not None:
-            self.scheduler.load_state_dict(state['scheduler'])
-        self.scaler.load_state_dict(state['scaler'])
-        ranks = state.get('rng_ranks') or []
-        restore_rng_state(ranks[self.distributed.rank] if len(ranks) == self.distributed.world_size
-                          else state['rng'], self.shuffle_generator)
-        self.epoch = state['epoch']
-        return state['record'], state['best'], state['stale_epochs']
-
     def run(self, epochs: int, logging_parameters: LoggingParameters,
             resume: bool = False) -> dict[str, Any]:
         """Train for `epochs`, keep the best epoch (by `select_by`), log all figures.
@@ -355,6 +190,7 @@ class Trainer:
         Under torchrun rank 0 holds the lock and alone writes files.
         """
         checkpoint, interrupted, log, lock = logging_parameters.paths
+        patience = self.config.patience
         with self.distributed.held_on_main(RunLock(lock, f'Training run {logging_parameters.run_name}')), \
                 self.stop:
             # a corrupt log is reported (and moved aside) now, not at the end
@@ -362,8 +198,8 @@ class Trainer:
             record, best, stale_epochs = self._start(logging_parameters, interrupted, resume)
             for epoch in range(self.epoch + 1, epochs + 1):
                 self.epoch = epoch
-                if self.patience is not None and stale_epochs >= self.patience:
-                    print(f'Early stop: no {self.select_by} improvement in {self.patience} epochs.')
+                if patience is not None and stale_epochs >= patience:
+                    print(f'Early stop: no {self.config.select_by} improvement in {patience} epochs.')
                     break
                 stale_epochs = self._one_epoch(record, best, stale_epochs)
                 self.stop.check()
@@ -371,13 +207,114 @@ class Trainer:
                 if self.distributed.is_main:
                     atomic_torch_save(state, interrupted)
                 self.saved_epoch = self.epoch
-                limit = self.stop_on_collapse
-                if limit and consecutive_collapsed(record['collapsed']) >= limit:
-                    raise stop_error(self.epoch, limit, self.last_verdict)
+                self.guard.stop_if_collapsed(self.epoch, record)
             self._loaders.clear()
             if self.distributed.is_main:
                 self._finish(record, best, logging_parameters, checkpoint, interrupted)
         return record
+
+    # ------------------------------------------------------------------ one epoch of run()
+
+    def _one_epoch(self, record: dict, best: dict, stale_epochs: int) -> int:
+        """Train, validate and test once; update the record and the best state; returns stale epochs."""
+        started = time.perf_counter()
+        record['lr'].append(self.optimizer.param_groups[0]['lr'])
+        train = self.train_one_epoch()
+        for name, value in getattr(train, 'logs', {}).items():  # the model's own, e.g. its mask loss
+            record.setdefault(f'train_{name}', []).append(value)
+        train_loss, train_acc = train
+        self.last_scores = None
+        val_loss, val_acc = self.validate()
+        scores, labels = self.last_scores or (None, None)
+        val_auc, val_threshold = auc_and_threshold(labels, scores) if labels is not None else (None, None)
+        self.guard.check(self.epoch, record, None if scores is None else (scores > 0.5).numpy(),
+                         train_loss)
+        test_loss, test_acc = self.test()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        seconds = time.perf_counter() - started
+        auc_text = f' | AUC: {val_auc:.3f}' if val_auc is not None else ''
+        print(f'            val  | Loss: {val_loss:.3f} | Acc: {val_acc:.2f}[%]{auc_text}\n'
+              f'            test | Loss: {test_loss:.3f} | Acc: {test_acc:.2f}[%] '
+              f'| {seconds:.1f} s', flush=True)
+        for key, value in (('train_loss', train_loss), ('train_acc', train_acc),
+                           ('val_loss', val_loss), ('val_acc', val_acc), ('val_auc', val_auc),
+                           ('test_loss', test_loss), ('test_acc', test_acc),
+                           ('epoch_seconds', seconds)):
+            record[key].append(value)
+        select_by = self.config.select_by
+        score = val_acc if select_by == 'val_acc' else (val_auc if val_auc is not None else -1.0)
+        if score > best['score']:
+            best.update(epoch=self.epoch, score=score, val_acc=val_acc, test_acc=test_acc,
+                        val_auc=val_auc, val_eer_threshold=val_threshold,
+                        model=cpu_copy(self.model.state_dict()),
+                        entries=checkpoint_entries(self.detector))
+            record['best_epoch'] = self.epoch
+            print(f'New best epoch {self.epoch} ({select_by} {score:.4f})')
+            return 0
+        return stale_epochs + 1
+
+    # ------------------------------------------------------------------ hooks of the loops
+
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The classification loss of evaluation: the criterion on float32 logits."""
+        return self.criterion(logits.float(), targets)
+
+    def _finite(self, loss: torch.Tensor, batch_number: int) -> float:
+        """The batch's loss as a number; NonFiniteLossError when it is NaN or infinite."""
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f'training loss became {value} at epoch {self.epoch}, batch {batch_number}; '
+                'nothing was saved from this point. Lower --lr and train again.')
+        return value
+
+    def _training_loader(self) -> DataLoader:
+        """The shuffled training batches of this epoch (self-blends draw this epoch's fakes)."""
+        if hasattr(self.train_dataset, 'set_epoch'):
+            self.train_dataset.set_epoch(self.epoch)
+        return self._loader(self.train_dataset, shuffle=True)
+
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        """DataLoaders kept for the run. Evaluation workers persist; training workers start each
+        epoch with seeds drawn from the shuffle generator, so a resumed run augments identically."""
+        key = id(dataset)
+        if key not in self._loaders:
+            workers, seed = self.config.workers, self.config.seed
+            sampler = self.distributed.sampler(dataset, shuffle, self.batch_size, seed)
+            self._loaders[key] = DataLoader(
+                dataset, batch_size=self.batch_size, shuffle=shuffle and sampler is None,
+                sampler=sampler, num_workers=workers, persistent_workers=workers > 0 and not shuffle,
+                pin_memory=self.device.type == 'cuda', collate_fn=collate_images,
+                # Evaluation draws its (unused) worker seeds from a generator of its own, never from
+                # the global RNG that augmentation uses, so a resumed run stays on the same stream.
+                generator=self.shuffle_generator if shuffle else torch.Generator().manual_seed(seed))
+        loader = self._loaders[key]
+        if isinstance(loader.sampler, DistributedSampler):
+            loader.sampler.set_epoch(self.epoch)
+        return loader
+
+    def _progress(self, loader: DataLoader, what: str) -> tqdm:
+        # disable=None lets tqdm hide the bar when stderr is not a terminal (logs, CI).
+        return tqdm(loader, desc=f'Epoch [{self.epoch:03d}] {what}', leave=False,
+                    disable=None if self.show_progress else True, dynamic_ncols=True)
+
+    def _stoppable(self, batches: Any) -> Any:
+        """Yield batches, raising a pending Ctrl-C/SIGTERM between them. A DataLoader whose workers
+        died from the same Ctrl-C raises an error of its own: that, too, is the interrupt."""
+        iterator = iter(batches)
+        while True:
+            self.stop.check()
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            except Exception:
+                self.stop.check()
+                raise
+            yield batch
+
+    # ------------------------------------------------------------------ the run's files
 
     def _start(self, logging_parameters: LoggingParameters, interrupted: Path,
                resume: bool) -> tuple[dict, dict, int]:
@@ -399,13 +336,12 @@ class Trainer:
                           'params': logging_parameters.optimizer_params},
             'train_loss': [], 'train_acc': [], 'val_loss': [], 'val_acc': [], 'val_auc': [],
             'test_loss': [], 'test_acc': [],
-            'workers': self.num_workers, 'select_by': self.select_by,
-            **logging_parameters.extra,
+            **self.config.logged(), **logging_parameters.extra,
             'epoch_seconds': [], 'lr': [], 'collapsed': [],
             'best_epoch': None,
         }
         best = {'epoch': None, 'score': -math.inf, 'model': None, 'val_acc': None,
-                'test_acc': None, 'val_auc': None}
+                'test_acc': None, 'val_auc': None, 'entries': {}}
         return record, best, 0
 
     @staticmethod
@@ -416,59 +352,30 @@ class Trainer:
                                     f'for run {run_name}.')
         return read_checkpoint(interrupted)
 
-    def _one_epoch(self, record: dict, best: dict, stale_epochs: int) -> int:
-        """Train, validate and test once; update the record and the best state; returns stale epochs."""
-        started = time.perf_counter()
-        record['lr'].append(self.optimizer.param_groups[0]['lr'])
-        train_loss, train_acc = self.train_one_epoch()
-        if self.masked is not None:
-            record.setdefault('train_mask_loss', []).append(self.last_mask_loss)
-        self.last_scores = None
-        val_loss, val_acc = self.validate()
-        val_auc = val_threshold = None
-        if self.last_scores is not None and len(self.last_scores[1].unique()) == 2:
-            from sklearn.metrics import roc_auc_score  # here: importing sklearn costs ~1.5 s per process
+    def _state(self, record: dict, best: dict, stale_epochs: int) -> dict:
+        """Everything needed to continue the run after this epoch."""
+        state = {'epoch': self.epoch, 'model': self.model.state_dict(),
+                 'optimizer': self.optimizer.state_dict(),
+                 'scheduler': self.scheduler.state_dict() if self.scheduler is not None else None,
+                 'scaler': self.scaler.state_dict(), 'record': record, 'best': best,
+                 'stale_epochs': stale_epochs, 'rng': rng_state(self.shuffle_generator)}
+        if self.distributed.enabled:  # every rank's random state (`rng` alone is rank 0's)
+            state['rng_ranks'] = self.distributed.gather_objects(rng_state(self.shuffle_generator))
+        return {**state, **checkpoint_entries(self.detector)}
 
-            from fmd.core.metrics import eer_threshold
-
-            val_scores, val_labels = self.last_scores
-            val_auc = float(roc_auc_score(val_labels.numpy(), val_scores.numpy()))
-            val_threshold = eer_threshold(val_labels.numpy(), val_scores.numpy())
-        self._guard(record, train_loss)
-        test_loss, test_acc = self.test()
-        if self.scheduler is not None:
-            self.scheduler.step()
-        seconds = time.perf_counter() - started
-        auc_text = f' | AUC: {val_auc:.3f}' if val_auc is not None else ''
-        print(f'            val  | Loss: {val_loss:.3f} | Acc: {val_acc:.2f}[%]{auc_text}\n'
-              f'            test | Loss: {test_loss:.3f} | Acc: {test_acc:.2f}[%] '
-              f'| {seconds:.1f} s', flush=True)
-        for key, value in (('train_loss', train_loss), ('train_acc', train_acc),
-                           ('val_loss', val_loss), ('val_acc', val_acc), ('val_auc', val_auc),
-                           ('test_loss', test_loss), ('test_acc', test_acc),
-                           ('epoch_seconds', seconds)):
-            record[key].append(value)
-        score = val_acc if self.select_by == 'val_acc' else (val_auc if val_auc is not None else -1.0)
-        if score > best['score']:
-            best.update(epoch=self.epoch, score=score, val_acc=val_acc, test_acc=test_acc,
-                        val_auc=val_auc, val_eer_threshold=val_threshold,
-                        model={k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
-                               for k, v in self.model.state_dict().items()},
-                        **self._mask_head_state())
-            record['best_epoch'] = self.epoch
-            print(f'New best epoch {self.epoch} ({self.select_by} {score:.4f})')
-            return 0
-        return stale_epochs + 1
-
-    def _guard(self, record: dict, train_loss: float) -> None:
-        """Collapse guard after validation: record the epoch's verdict, one stderr line if collapsed."""
-        predicted = (self.last_scores[0] > 0.5).numpy() if self.last_scores is not None else None
-        losses = [*record['train_loss'], train_loss]  # this epoch's is appended after validation
-        self.last_verdict = collapse_verdict(predicted, losses)
-        flags = record.setdefault('collapsed', [None] * len(record['train_loss']))  # older states
-        flags.append(self.last_verdict.collapsed)
-        if self.last_verdict.collapsed and self.distributed.is_main:
-            print(warning_line(self.epoch, self.last_verdict), file=sys.stderr, flush=True)
+    def _load_state(self, state: dict) -> tuple[dict, dict, int]:
+        """Continue from an interrupted state; returns its (record, best, stale epochs)."""
+        self.model.load_state_dict(state['model'])
+        load_checkpoint_entries(self.detector, state)
+        self.optimizer.load_state_dict(state['optimizer'])
+        if self.scheduler is not None and state.get('scheduler') is not None:
+            self.scheduler.load_state_dict(state['scheduler'])
+        self.scaler.load_state_dict(state['scaler'])
+        ranks = state.get('rng_ranks') or []
+        restore_rng_state(ranks[self.distributed.rank] if len(ranks) == self.distributed.world_size
+                          else state['rng'], self.shuffle_generator)
+        self.epoch = state['epoch']
+        return state['record'], state['best'], state['stale_epochs']
 
     def _finish(self, record: dict, best: dict, logging_parameters: LoggingParameters,
                 checkpoint: Path, interrupted: Path) -> None:
@@ -477,15 +384,15 @@ class Trainer:
         with deferred_interrupts():
             atomic_torch_save({'model': best['model'], 'val_acc': best['val_acc'],
                                'test_acc': best['test_acc'], 'val_auc': best['val_auc'],
-                               'epoch': best['epoch'], 'select_by': self.select_by,
+                               'epoch': best['epoch'], 'select_by': self.config.select_by,
                                VAL_THRESHOLD_KEY: best.get('val_eer_threshold'),  # None: no both-class val
                                'collapsed': run_collapsed(record),
                                'model_name': logging_parameters.model_name,
                                'dataset': logging_parameters.dataset_name,
                                'fakes': logging_parameters.fakes,
-                               **{key: best[key] for key in (MASK_HEAD_KEY, MASK_LAYERS_KEY)
-                                  if key in best}}, checkpoint)
+                               **best['entries']}, checkpoint)
             print(f'Saved checkpoint {checkpoint} (best epoch {best["epoch"]}, '
                   f'val acc {best["val_acc"]:.2f}%)')
             self.write_output(logging_parameters, record)
             interrupted.unlink(missing_ok=True)
+

@@ -1,7 +1,7 @@
 """The assignment's shared names (`device`, transforms, `load_dataset`, `load_model`, `get_nof_params`).
 
 The jobs behind them live in modules named for them (devices, presets, data_root, registry,
-checkpoints, atomic_io); this module re-exports what the assignment and older code import from utils.
+checkpoints, atomic_io); this module re-exports what the assignment's code imports from utils.
 """
 from __future__ import annotations
 
@@ -41,7 +41,13 @@ from fmd.data.presets import (  # noqa: F401
 )
 from fmd.training.checkpoints import CheckpointMismatchError, load_checkpoint, load_trained_model  # noqa: F401
 
-device = pick_device()  # the assignment's global; library code takes the device as an argument
+
+def __getattr__(name: str) -> object:
+    """`utils.device` (the assignment's global, `from utils import device`) is picked when first
+    asked for, not at import; library code takes the device as an argument (pick_device)."""
+    if name == 'device':
+        return pick_device()
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
 def check_images(dataset: FacesDataset, size: int = IMAGE_SIZE) -> int:

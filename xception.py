@@ -161,7 +161,7 @@ def load_pretrained_weights(model: nn.Module, path: str | os.PathLike) -> None:
 
 
 def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    from fmd.training.checkpoints import state_dict_problems
+    from fmd.core.checkpoint_files import state_dict_problems
 
     expected = model.state_dict()
     for key, tensor in expected.items():  # absent from pre-2018 files; harmless

@@ -63,7 +63,7 @@ def measure(model_name: str, variant: str, batch_size: int, train_batches: int,
     from fmd.core.devices import pick_device, seed_everything
     from fmd.core.registry import build_model
     from fmd.training import performance
-    from train_main import build_optimizer
+    from fmd.training.optimizers import build_optimizer
 
     torch.set_num_threads(threads)
     seed_everything(0)

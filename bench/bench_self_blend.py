@@ -29,8 +29,8 @@ from fmd.data.landmarks import LANDMARKS_FILE, add_landmarks
 from fmd.data.presets import IMAGE_SIZE, uint8_transform
 from fmd.data.self_blend import self_blend
 from fmd.data.training_fakes import self_blend_splits
+from fmd.training.optimizers import build_optimizer
 from fmd.training.performance import prepare_model
-from train_main import build_optimizer
 from trainer import Trainer
 from utils import load_dataset, load_model
 

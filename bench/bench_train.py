@@ -32,8 +32,8 @@ from faces_dataset import FacesDataset, list_images
 from fmd.core.devices import default_threads
 from fmd.data.decode_cache import prepare_datasets
 from fmd.data.presets import IMAGE_SIZE, uint8_transform
+from fmd.training.optimizers import build_optimizer
 from fmd.training.performance import prepare_model
-from train_main import build_optimizer
 from trainer import Trainer
 from utils import (
     TRANSFORM_TEST,

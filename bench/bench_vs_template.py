@@ -42,8 +42,8 @@ from fmd.core.devices import default_threads, default_workers, pick_device, seed
 from fmd.core.registry import build_model, canonical_model_name
 from fmd.data.decode_cache import prepare_datasets
 from fmd.data.presets import TRANSFORM_TEST, TRANSFORM_TRAIN
+from fmd.training.optimizers import build_optimizer
 from fmd.training.performance import describe, prepare_model
-from train_main import build_optimizer
 from trainer import LoggingParameters, Trainer
 from utils import load_dataset
 

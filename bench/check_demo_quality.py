@@ -64,8 +64,9 @@ def simplenet_auc(root: Path, dataset: str, epochs: int, seed: int) -> list[floa
     """Test ROC AUC (softmax P(fake)) after each epoch of SimpleNet, Adam lr 1e-3, batch 32."""
     import torch
 
+    from fmd.core.devices import model_device
+    from fmd.core.inference import fake_probability, predict
     from models import SimpleNet
-    from numerical_analysis import compute_metrics, get_soft_scores_and_true_labels
     from trainer import Trainer
     from utils import load_dataset, seed_everything
 
@@ -79,8 +80,8 @@ def simplenet_auc(root: Path, dataset: str, epochs: int, seed: int) -> list[floa
     for epoch in range(epochs):
         trainer.epoch = epoch
         trainer.train_one_epoch()
-        scores = get_soft_scores_and_true_labels(parts['test'], model, batch_size=64)
-        aucs.append(compute_metrics(*scores)['softmax_fake_probability']['roc_auc'])
+        logits, labels = predict(model, parts['test'], device=model_device(model), batch_size=64)
+        aucs.append(float(roc_auc_score(labels.numpy(), fake_probability(logits).numpy())))
         print(f'  {dataset} epoch {epoch + 1}: test AUC {aucs[-1]:.3f}', flush=True)
     return aucs
 

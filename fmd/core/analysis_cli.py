@@ -1,4 +1,5 @@
-"""What the analysis scripts share: -m/--checkpoint/-d, loading their inputs, and saving figures.
+"""What the analysis scripts share: -m/--checkpoint/-d, and saving figures (fmd.analysis.inputs
+loads what the flags name).
 
 The flags take the course template's spellings (-m/--model, -cpp/--checkpoint_path, -d/--dataset)
 and, like the template, have defaults: SimpleNet on fakes_dataset with the checkpoint train_main.py
@@ -11,7 +12,6 @@ import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fmd.core.cli import (  # noqa: F401 (scripts import use_agg_backend here)
     MODEL_HELP,
@@ -22,15 +22,7 @@ from fmd.core.cli import (  # noqa: F401 (scripts import use_agg_backend here)
     model_name,
     use_agg_backend,
 )
-from fmd.core.devices import pick_device
 from fmd.core.runs import checkpoint_path, log_path
-from fmd.data.data_root import resolve_data_root
-
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
-    from torch.utils.data import Dataset
-
 
 DEFAULT_MODEL = 'SimpleNet'
 DEFAULT_DATASET = 'fakes_dataset'
@@ -65,51 +57,6 @@ def analysis_parser(description: str | None,
     if add_args is not None:
         add_args(parser)
     return parser
-
-
-def load_analysis_inputs(args: argparse.Namespace, device: torch.device | None = None,
-                         uint8: bool = False) -> tuple[str, Path, nn.Module, Dataset]:
-    """Model name, data root, trained model (eval mode, on `device`, in its memory format, compiled
-    with --compile: performance.prepare_model) and the test split.
-
-    Bad input (unknown model, missing data or checkpoint, wrong architecture) raises an error whose
-    message names the file; scripts run under cli.run_cli turn it into one line. uint8=True: the
-    split's items are uint8 images for inference.predict, which normalises them per batch.
-    """
-    from fmd.core.registry import canonical_model_name
-    from fmd.training.checkpoints import load_trained_model
-    from utils import load_dataset
-
-    device = pick_device() if device is None else device
-    model_name = canonical_model_name(args.model)
-    data_root = resolve_data_root(args.data_root)
-    test_dataset = load_dataset(args.dataset, 'test', data_root, uint8=uint8)
-    model = load_trained_model(args.checkpoint_path, device, model_name,
-                               compile=getattr(args, 'compile', False))
-    return model_name, data_root, model, test_dataset
-
-
-def start_analysis(args: argparse.Namespace, device: torch.device | None = None, uint8: bool = False,
-                   compile_allowed: bool = True) -> tuple[argparse.Namespace, str, Path, nn.Module, Dataset]:
-    """Take a script's parsed -m/--checkpoint/-d and common flags (analysis_parser), seed, and load
-    (model name, data root, model, test split); --workers auto becomes its number (resolve_workers).
-
-    uint8: the test split yields uint8 images (for inference.predict); compile_allowed=False
-    ignores --compile with a note (scripts that look at a few images through hooks).
-    """
-    from fmd.core.cli import resolve_workers
-    from fmd.core.devices import seed_everything
-    from fmd.core.registry import canonical_model_name
-
-    if args.checkpoint_path is None:
-        args.checkpoint_path = str(default_run_file('checkpoint', args.dataset,
-                                                    canonical_model_name(args.model)))
-    args.workers = resolve_workers(args.workers)
-    seed_everything(args.seed)
-    if args.compile and not compile_allowed:
-        print('Note: --compile is ignored here (a few images, layer hooks).')
-        args.compile = False
-    return (args, *load_analysis_inputs(args, device, uint8=uint8))
 
 
 def default_run_file(kind: str, dataset: str, model: str) -> Path:

@@ -200,11 +200,11 @@ def use_agg_backend() -> None:
 
 def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """--data-root, --seed and --workers (auto), shared by the scripts that read a dataset."""
-    from fmd.data.data_root import DATA_ROOT_ENV, search_order_text
+    from fmd.core.options import DATA_ROOT_ENV, DATA_SEARCH_ORDER
 
     parser.add_argument('--data-root', default=None,
                         help=f'folder holding the dataset folders (default: ${DATA_ROOT_ENV}, else '
-                             f'{search_order_text()})')
+                             f'{DATA_SEARCH_ORDER})')
     add_seed_arg(parser)
     add_workers_arg(parser)
     return parser

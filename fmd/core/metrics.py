@@ -54,6 +54,16 @@ def eer_threshold(gt_labels: Sequence[int], scores: Sequence[float]) -> float:
     return float(thresholds[finite][int(np.argmin(gaps))])
 
 
+def auc_and_threshold(gt_labels: Sequence[int], scores: Sequence[float]) -> tuple[float | None, float | None]:
+    """(ROC AUC, eer_threshold) of one validation pass; (None, None) unless both classes occur."""
+    gt_labels, scores = np.asarray(gt_labels), np.asarray(scores)
+    if len(np.unique(gt_labels)) != 2:
+        return None, None
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(gt_labels, scores)), eer_threshold(gt_labels, scores)
+
+
 def accuracy_percent(gt_labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> float:
     """Accuracy in percent of the decision `score >= threshold` = fake."""
     from sklearn.metrics import accuracy_score

@@ -11,7 +11,18 @@ AUGMENT_PRESETS = ('assignment', 'forensic')  # fmd.data.presets: training augme
 UINT8_PRESETS = ('assignment',)  # the presets with a uint8-tensor twin (presets.uint8_transform)
 FAKES_MODES = ('dataset', 'self-blend', 'dataset+self-blend')  # fmd.data.training_fakes
 SELECT_BY = ('val_acc', 'val_auc')  # trainer.py: what "best epoch" means
+OPTIMIZERS = ('SGD', 'Adam', 'AdamW')  # fmd.training.optimizers
+SCHEDULERS = ('none', 'cosine')
+CLASS_WEIGHTS = ('none', 'balanced')
 LR_FIND_STEPS = 100  # fmd.training.lr_finder.DEFAULT_STEPS: steps of the range test
+
+# fmd.data.data_root: where the datasets are looked for, in this order.
+DATA_ROOT_ENV = 'FACES_DATA_ROOT'
+DATASET_NAMES = ('fakes_dataset', 'synthetic_dataset')  # the assignment's two datasets
+COURSE_DATA_DIRS = ('Assignment4_datasets', '../Assignment4_datasets')
+DEMO_DATA_DIR = 'demo_datasets'
+DATA_SEARCH_ORDER = (f'./{COURSE_DATA_DIRS[0]}, {COURSE_DATA_DIRS[1]}, the parent folder when it holds '
+                     f'{" and ".join(DATASET_NAMES)}, ./{DEMO_DATA_DIR}')
 
 
 def launched_by_torchrun() -> bool:

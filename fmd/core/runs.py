@@ -114,6 +114,47 @@ ANALYSES = ('plots', 'numerical', 'saliency', 'grad_cam', 'bonus')
 
 
 @dataclass(frozen=True)
+class RunId:
+    """What names a training run's files: the training set (dataset, its fakes, a mask head), the
+    model and the optimizer. trainer.LoggingParameters and the chain's Run both name files through it."""
+
+    dataset: str
+    model: str
+    optimizer: str = DEFAULT_OPTIMIZER
+    fakes: str = 'dataset'
+    masks: bool = False
+
+    @property
+    def training_set(self) -> str:
+        """`ciplab`, `ciplab+self-blend` or `ciplab+self-blend+mask` (training_set_name)."""
+        return training_set_name(self.dataset, self.fakes, self.masks)
+
+    @property
+    def name(self) -> str:
+        return run_name(self.training_set, self.model, self.optimizer)
+
+    @property
+    def log(self) -> Path:
+        return log_path(self.training_set, self.model, self.optimizer)
+
+    @property
+    def checkpoint(self) -> Path:
+        return checkpoint_path(self.training_set, self.model, self.optimizer)
+
+    @property
+    def interrupted(self) -> Path:
+        return interrupted_checkpoint_path(self.training_set, self.model, self.optimizer)
+
+    @property
+    def lock(self) -> Path:
+        return lock_path(self.training_set, self.model, self.optimizer)
+
+    @property
+    def lr_find_figure(self) -> Path:
+        return lr_find_figure_path(self.training_set, self.model, self.optimizer)
+
+
+@dataclass(frozen=True)
 class Run:
     """One training run of the assignment's chain and the analyses that follow it."""
 
@@ -125,16 +166,20 @@ class Run:
     optimizer: str = DEFAULT_OPTIMIZER
 
     @property
+    def id(self) -> RunId:
+        return RunId(self.dataset, self.model, self.optimizer)
+
+    @property
     def name(self) -> str:
-        return run_name(self.dataset, self.model, self.optimizer)
+        return self.id.name
 
     @property
     def log(self) -> Path:
-        return log_path(self.dataset, self.model, self.optimizer)
+        return self.id.log
 
     @property
     def checkpoint(self) -> Path:
-        return checkpoint_path(self.dataset, self.model, self.optimizer)
+        return self.id.checkpoint
 
     @property
     def metrics(self) -> Path:
@@ -152,11 +197,6 @@ ASSIGNMENT_RUNS: tuple[Run, ...] = (
         analyses=('plots', 'numerical', 'saliency', 'grad_cam')),
     Run('fakes_dataset', 'BonusNet', 'bonus', analyses=('numerical', 'bonus')),
 )
-
-
-def find_run(dataset: str, model: str) -> Run | None:
-    """The chain's run for (dataset, model), if it is one."""
-    return next((r for r in ASSIGNMENT_RUNS if (r.dataset, r.model) == (dataset, model)), None)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,11 +8,15 @@ import os
 import sys
 from pathlib import Path
 
-DATASET_NAMES = ('fakes_dataset', 'synthetic_dataset')  # the assignment's two datasets
+from fmd.core.options import (  # the search order, light for --help
+    COURSE_DATA_DIRS,
+    DATA_ROOT_ENV,
+    DATA_SEARCH_ORDER,
+    DATASET_NAMES,
+    DEMO_DATA_DIR,
+)
+
 DATASET_PARTS = ('train', 'val', 'test')
-DATA_ROOT_ENV = 'FACES_DATA_ROOT'
-COURSE_DATA_DIRS = ('Assignment4_datasets', '../Assignment4_datasets')
-DEMO_DATA_DIR = 'demo_datasets'
 README_DATA_SECTION = 'docs/data.md'
 
 
@@ -44,8 +48,7 @@ def course_data_found() -> bool:
 
 def search_order_text() -> str:
     """The default search order in words, for --help and error messages."""
-    return (f'./{COURSE_DATA_DIRS[0]}, {COURSE_DATA_DIRS[1]}, the parent folder when it holds '
-            f'{" and ".join(DATASET_NAMES)}, ./{DEMO_DATA_DIR}')
+    return DATA_SEARCH_ORDER
 
 
 def is_demo_root(root: Path) -> bool:

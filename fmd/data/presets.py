@@ -2,7 +2,7 @@
 
 The PIL presets (TRANSFORM_TRAIN, TRANSFORM_TEST) turn one decoded image into a normalised float
 tensor. Their uint8 twins (`uint8_transform`) do the geometry only, on the uint8 tensor that
-torchvision decodes, and leave ToTensor + Normalize to performance.normalize_uint8, once per batch:
+torchvision decodes, and leave ToTensor + Normalize to fmd.core.batches.normalize_uint8, once per batch:
 same random draws, same pixels, same floats.
 """
 from __future__ import annotations
@@ -10,11 +10,10 @@ from __future__ import annotations
 import torch
 from torchvision import transforms
 
+from fmd.core.batches import NORMALIZE_MEAN, NORMALIZE_STD
 from fmd.core.options import AUGMENT_PRESETS, UINT8_PRESETS
 
 IMAGE_SIZE = 256
-NORMALIZE_MEAN = (0.4914, 0.4822, 0.4465)
-NORMALIZE_STD = (0.2023, 0.1994, 0.2010)
 
 TRANSFORM_TRAIN = transforms.Compose([
     transforms.RandomCrop(IMAGE_SIZE, padding=4),
@@ -30,43 +29,25 @@ TRANSFORM_TEST = transforms.Compose([
 
 
 class RandomCropFlip:
-    """TRANSFORM_TRAIN's geometry (RandomCrop(size, padding) with zero fill, then
-    RandomHorizontalFlip(p)) on a uint8 3xHxW tensor, in one copy.
+    """TRANSFORM_TRAIN's geometry on a uint8 CxHxW tensor: torchvision v2's RandomCrop(size, padding)
+    with zero fill, then RandomHorizontalFlip(p).
 
-    It draws the same random numbers in the same order as those two transforms (torch.randint for
-    the row, then the column, then torch.rand for the flip), so for the same torch seed it cuts
-    the same window and flips the same images as TRANSFORM_TRAIN. The result is stored HWC in
-    memory (like torchvision's decoder output), which performance.collate_images stacks into a
-    channels_last batch without a transposing copy.
+    v2 draws the same random numbers in the same order as TRANSFORM_TRAIN's transforms (torch.randint
+    for the row, then the column, then torch.rand for the flip), so for the same torch seed it cuts
+    the same window and flips the same images. The result is stored HWC in memory (like
+    torchvision's decoder output), which batches.collate_images stacks into a channels_last batch
+    without a transposing copy.
     """
 
     def __init__(self, size: int = IMAGE_SIZE, padding: int = 4, flip_probability: float = 0.5):
-        self.size = size
-        self.padding = padding
-        self.flip_probability = flip_probability
+        from torchvision.transforms import v2  # here: importing v2 costs every script that imports presets
+
+        self.size, self.padding, self.flip_probability = size, padding, flip_probability
+        self.geometry = v2.Compose([v2.RandomCrop(size, padding=padding),
+                                    v2.RandomHorizontalFlip(flip_probability)])
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        channels, height, width = image.shape
-        size, pad = self.size, self.padding
-        padded_height, padded_width = height + 2 * pad, width + 2 * pad
-        if padded_height < size or padded_width < size:
-            raise ValueError(f'Required crop size {(size, size)} is larger than input image size '
-                             f'{(padded_height, padded_width)}')
-        top = left = 0
-        if (padded_height, padded_width) != (size, size):  # RandomCrop.get_params draws nothing then
-            top = int(torch.randint(0, padded_height - size + 1, size=(1,)).item())
-            left = int(torch.randint(0, padded_width - size + 1, size=(1,)).item())
-        flip = bool(torch.rand(1) < self.flip_probability)
-        source = image.permute(1, 2, 0)  # HxWxC view; contiguous for decoder output
-        out = image.new_zeros((size, size, channels))
-        row, column = top - pad, left - pad  # window origin in the unpadded image
-        r0, r1 = max(row, 0), min(row + size, height)
-        c0, c1 = max(column, 0), min(column + size, width)
-        if r0 < r1 and c0 < c1:
-            out[r0 - row:r1 - row, c0 - column:c1 - column] = source[r0:r1, c0:c1]
-        if flip:
-            out = out.flip(1)
-        return out.permute(2, 0, 1)
+        return self.geometry(image).permute(1, 2, 0).contiguous().permute(2, 0, 1)
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(size={self.size}, padding={self.padding}, '

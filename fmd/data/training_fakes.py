@@ -21,12 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from faces_dataset import FacesDataset, list_images
 from fmd.core.options import FAKES_MODES
 
 VALIDATION_EPOCH = 0  # training epochs count from 1: validation blends never repeat a training one
+MASK_SIZE = 64  # side of a mask target (and of the mask head's map): a 256x256 face's 4x4 cells
 
 
 class RealFacesDataset(FacesDataset):
@@ -106,8 +108,6 @@ def masked_item(image: torch.Tensor, mask: np.ndarray | None, label: int,
     """(uint8 3xHxW image, label, float 1xMASK_SIZExMASK_SIZE mask): the mask (None = a real face,
     all zeros) rides as a fourth uint8 channel through `transform`, so it is cut and flipped with
     the image, then is averaged over cells down to MASK_SIZE."""
-    from fmd.models.mask_head import mask_target
-
     height, width = image.shape[1:]
     levels = (torch.zeros((1, height, width), dtype=torch.uint8) if mask is None else
               torch.from_numpy(np.rint(mask * 255).astype(np.uint8))[None])
@@ -116,6 +116,13 @@ def masked_item(image: torch.Tensor, mask: np.ndarray | None, label: int,
         stacked = transform(stacked)
     image = stacked[:3].permute(1, 2, 0).contiguous().permute(2, 0, 1)  # HWC in memory, as decoded
     return image, label, mask_target(stacked[3:].float()[None] / 255)[0]
+
+
+def mask_target(masks: torch.Tensor, size: int = MASK_SIZE) -> torch.Tensor:
+    """Blend masks (BxHxW or Bx1xHxW, values in [0, 1]) -> Bx1xSxS: the mean of each cell."""
+    if masks.dim() == 3:
+        masks = masks.unsqueeze(1)
+    return F.adaptive_avg_pool2d(masks.float(), size)
 
 
 def describe(dataset: SelfBlendDataset, what: str) -> str:

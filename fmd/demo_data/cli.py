@@ -26,16 +26,10 @@ from fmd.core.cli import (
     add_workers_arg,
     resolve_workers,
 )
-
-# Re-exported so that `from make_demo_datasets import ...` keeps working for older callers.
 from fmd.demo_data.build import generate_demo_datasets
-from fmd.demo_data.images import make_image, sample_grid
-from fmd.demo_data.layout import CLASSES, DATASETS, DEFAULT_SCALE, SCALES, SPLITS, resolve_scale
-from fmd.demo_data.manifest import GENERATOR_VERSION, MANIFEST_NAME, manifest_digest, read_manifest
-
-__all__ = ['CLASSES', 'DATASETS', 'GENERATOR_VERSION', 'MANIFEST_NAME', 'SCALES', 'SPLITS',
-           'generate_demo_datasets', 'main', 'make_image', 'manifest_digest', 'read_manifest',
-           'resolve_scale', 'sample_grid']
+from fmd.demo_data.images import sample_grid
+from fmd.demo_data.layout import CLASSES, DATASETS, DEFAULT_SCALE, SCALES  # noqa: F401 (CLASSES: the package's face)
+from fmd.demo_data.manifest import MANIFEST_NAME, manifest_digest, read_manifest  # noqa: F401 (likewise)
 
 
 def _scale_sizes() -> str:

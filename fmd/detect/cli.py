@@ -189,7 +189,7 @@ def check_crop_size(model: nn.Module, model_name: str, size: int, checkpoint: st
 def resolve_threshold(threshold: float | None, checkpoint: dict) -> tuple[float, str]:
     """(threshold, source): `threshold` when given, else the checkpoint's validation EER threshold, else
     DEFAULT_THRESHOLD (source a key of THRESHOLD_SOURCES)."""
-    from fmd.training.checkpoints import stored_val_threshold
+    from fmd.core.checkpoint_files import stored_val_threshold
 
     if threshold is not None:
         return threshold, 'given'

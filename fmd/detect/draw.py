@@ -11,11 +11,10 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
-from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.image import show_cam_on_image
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
+from fmd.analysis.grad_cam import grad_cam
 from fmd.core.atomic_io import atomic_write
 from fmd.core.devices import model_device
 from fmd.data.presets import TRANSFORM_TEST
@@ -39,9 +38,8 @@ def cam_overlays(model: nn.Module, layer: nn.Module, crops: Sequence[np.ndarray]
     if not crops:
         return []
     batch = torch.stack([TRANSFORM_TEST(Image.fromarray(crop)) for crop in crops]).to(model_device(model))
-    with GradCAM(model=model, target_layers=[layer]) as cam:
-        maps = cam(input_tensor=batch, targets=[ClassifierOutputTarget(FAKE_CLASS)] * len(crops))
-    model.zero_grad(set_to_none=True)
+    with grad_cam(model, layer) as cam:
+        maps = cam(batch, FAKE_CLASS)
     return [show_cam_on_image(crop.astype(np.float32) / 255, grey, use_rgb=True, colormap=CAM_COLORMAP)
             for crop, grey in zip(crops, maps, strict=True)]
 

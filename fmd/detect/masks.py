@@ -27,8 +27,8 @@ OVERLAY_ALPHA = 0.5
 def score_and_map(masked: MaskedDetector, crops: Sequence[np.ndarray], device: torch.device,
                   batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """(P(fake) per crop (float64), Nx64x64 float32 mask probabilities), in batches."""
+    from fmd.core.batches import input_memory_format
     from fmd.data.presets import TRANSFORM_TEST
-    from fmd.training.performance import input_memory_format
 
     p_fakes, maps = [np.zeros(0)], [np.zeros((0, 64, 64), dtype=np.float32)]
     memory_format = input_memory_format(masked.detector)

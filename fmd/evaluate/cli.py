@@ -139,8 +139,8 @@ def validation_threshold(checkpoint_path: Path, checkpoint: dict, specs: Sequenc
                          score: Callable[[DataSpec], Scores]) -> tuple[float, str] | None:
     """(EER threshold on the checkpoint's own val split, where it came from): stored in the checkpoint,
     else computed from `<root>/<its dataset>/val` when one is found; None (with a note) otherwise."""
+    from fmd.core.checkpoint_files import stored_val_threshold
     from fmd.evaluate.specs import DataSpec, has_classes
-    from fmd.training.checkpoints import stored_val_threshold
 
     stored = stored_val_threshold(checkpoint)
     if stored is not None:

@@ -122,16 +122,11 @@ def map_function(method: str, model: nn.Module,
             raise ValueError('the checkpoint has no mask head (train with --mask-loss-weight)')
         yield lambda images: predict_masks(masked, images)[1][:, 0].cpu().numpy()
     elif method == 'grad_cam':
-        from pytorch_grad_cam import GradCAM
-        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
-        from fmd.core.registry import grad_cam_layer
+        from fmd.analysis.grad_cam import grad_cam
 
         model.eval()  # BN on running statistics: each image's gradients are its own, so batching is exact
-        with GradCAM(model=model, target_layers=[grad_cam_layer(model)[1]]) as cam:
-            yield lambda images: cam(input_tensor=images,
-                                     targets=[ClassifierOutputTarget(FAKE_CLASS)] * len(images))
-        model.zero_grad(set_to_none=True)
+        with grad_cam(model) as cam:
+            yield lambda images: cam(images, FAKE_CLASS)
     else:
         raise ValueError(f'unknown localization method {method!r} (choose from {", ".join(METHODS)})')
 
@@ -144,7 +139,7 @@ def localization_maps(method: str, model: nn.Module, checkpoint: Mapping, datase
     from torch.utils.data import DataLoader, Subset
     from tqdm import tqdm
 
-    from fmd.training.performance import collate_images, input_memory_format, prepare_batch
+    from fmd.core.batches import collate_images, input_memory_format, prepare_batch
 
     loader = DataLoader(Subset(dataset, list(indices)), batch_size=batch_size, num_workers=workers,
                         collate_fn=collate_images)

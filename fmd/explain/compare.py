@@ -60,19 +60,20 @@ def choose_fakes(p_fakes: np.ndarray, threshold: float, count: int, seed: int) -
 
 
 def grad_cam_fake(image: torch.Tensor, model: nn.Module) -> np.ndarray:
-    """grad_cam_analysis.grad_cam_map with the class fixed to fake: HxW float32 in [0, 1]."""
+    """fmd.analysis.grad_cam.grad_cam_map with the class fixed to fake: HxW float32 in [0, 1]."""
+    from fmd.analysis.grad_cam import grad_cam_map
     from fmd.explain.lime_map import FAKE
-    from grad_cam_analysis import grad_cam_map
 
     return grad_cam_map(image, model, target_class=FAKE)[0]
 
 
 def saliency_fake(image: torch.Tensor, model: nn.Module) -> np.ndarray:
-    """saliency_map.py's gradient saliency for class fake, min-max scaled to [0, 1]: HxW float32."""
+    """The vanilla-gradient saliency (fmd.analysis.saliency) of class fake, min-max scaled to [0, 1]:
+    HxW float32."""
     import torch
 
+    from fmd.analysis.saliency import compute_gradient_saliency_maps, min_max_normalise
     from fmd.explain.lime_map import FAKE
-    from saliency_map import compute_gradient_saliency_maps, min_max_normalise
 
     maps = compute_gradient_saliency_maps(image.unsqueeze(0), torch.tensor([FAKE]), model)
     return min_max_normalise(maps.double())[0].float().numpy()

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from fmd.core.batches import NORMALIZE_MEAN, NORMALIZE_STD, input_memory_format
 from fmd.core.devices import model_device
-from fmd.data.presets import NORMALIZE_MEAN, NORMALIZE_STD, unnormalize
-from fmd.training.performance import input_memory_format
+from fmd.data.presets import unnormalize
 
 # Perturbed faces per explanation, ~5 per superpixel: the weights of seeds 0 and 1 correlate 0.83-0.94 on
 # demo fakes with BonusNet (100 samples: 0.45-0.75; 1000: 0.93-0.98, at 3x the time).

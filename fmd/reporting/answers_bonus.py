@@ -12,7 +12,6 @@ from fmd.reporting.prose import prose
 
 def answer_bonus(doc: Document, facts: Facts) -> None:
     """The bonus entry: the parameter budget, BonusNet's design, its test results against SimpleNet."""
-    import bonus_main
     import bonus_model
 
     models = facts.models
@@ -22,7 +21,7 @@ def answer_bonus(doc: Document, facts: Facts) -> None:
     doc.para(f'**The constraint:** at most 1% of SimpleNet\'s {models.simplenet_params:,} parameters, '
              f'i.e. {limit:,}. BonusNet has **{params:,}** ({100 * params / models.simplenet_params:.2f}%'
              f' of SimpleNet): {"within" if params <= limit else "OVER"} the limit.')
-    code_reference(doc, bonus_model.my_bonus_model, bonus_main.main)
+    code_reference(doc, bonus_model.my_bonus_model, 'bonus_main.py:main')
     doc.para(prose('bonus.design'))
     simple = facts.run('fakes_dataset', 'SimpleNet')
     rows = []

@@ -42,9 +42,7 @@ def answer_len(doc: Document, facts: Facts, question: Question) -> None:
 
 def answer_samples(doc: Document, facts: Facts, question: Question) -> None:
     """Q3: the real/fake sample figure, described for demo or course data."""
-    import plot_samples_of_faces_datasets as samples
-
-    code_reference(doc, samples.main)
+    code_reference(doc, 'plot_samples_of_faces_datasets.py:main')
     add_figure(doc, facts, [runs.SAMPLES_FIGURE],
                'a real (left) and a fake (right) training image of each dataset '
                '(top: fakes_dataset, bottom: synthetic_dataset), shown without augmentation',

@@ -14,9 +14,7 @@ from fmd.reporting.prose import prose
 
 def answer_grad_cam_code(doc: Document, facts: Facts, question: Question) -> None:
     """Q33: how Grad-CAM works and what get_grad_cam_visualization does, with conv3 sizes."""
-    import grad_cam_analysis
-
-    code_reference(doc, grad_cam_analysis.get_grad_cam_visualization)
+    code_reference(doc, 'grad_cam_analysis.py:get_grad_cam_visualization')
     doc.para(prose('grad-cam.method'))
     models = facts.models
     doc.para('`get_grad_cam_visualization` draws one random test image, runs pytorch-grad-cam\'s '

@@ -41,9 +41,8 @@ def answer_proportion(doc: Document, facts: Facts, question: Question) -> None:
 
 def answer_roc_det(doc: Document, facts: Facts, question: Question) -> None:
     """Q10: how the soft scores are read, and the ROC and DET figure."""
-    import numerical_analysis as na
-
-    code_reference(doc, na.get_soft_scores_and_true_labels, na.plot_roc_curve, na.plot_det_curve)
+    code_reference(doc, 'numerical_analysis.py:get_soft_scores_and_true_labels',
+                   'numerical_analysis.py:plot_roc_curve', 'numerical_analysis.py:plot_det_curve')
     doc.para(prose('roc-det.scores'))
     run = run_for(question, facts)
     roc_det_figure(doc, facts, run, question)

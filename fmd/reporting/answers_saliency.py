@@ -13,10 +13,9 @@ from fmd.reporting.prose import prose
 
 def answer_saliency_code(doc: Document, facts: Facts, question: Question) -> None:
     """Q28: what compute_gradient_saliency_maps and compute_mean_saliency_maps compute."""
-    import saliency_map
+    from fmd.analysis import saliency
 
-    code_reference(doc, saliency_map.compute_gradient_saliency_maps,
-                   saliency_map.compute_mean_saliency_maps)
+    code_reference(doc, saliency.compute_gradient_saliency_maps, saliency.compute_mean_saliency_maps)
     doc.para(prose('saliency.code'))
 
 

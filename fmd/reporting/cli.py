@@ -15,7 +15,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog='faces-report', description=__doc__)
     parser.add_argument('--out', '--out-dir', dest='out', default='report', metavar='DIR',
                         help='folder to write report.md, report.pdf and summary.json into '
-                             '(default: report; --out-dir is the older name)')
+                             '(default: report; --out-dir: the same)')
     return parser.parse_args(argv)
 
 

@@ -7,6 +7,7 @@ that the run recovers from is reported on stderr but does not flag the run.
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,8 +76,30 @@ def stop_error(epoch: int, limit: int, verdict: Verdict) -> CollapsedRunError:
         'previous completed run\'s checkpoint and log are unchanged. Try --lr auto or a lower --lr.')
 
 
+class CollapseGuard:
+    """The Trainer's guard: after each validation it records the epoch's flag in the run's record
+    (`collapsed`), warns on stderr, and ends the run after `limit` collapsed epochs in a row."""
+
+    def __init__(self, limit: int | None = None, warn: bool = True):
+        self.limit, self.warn = limit, warn
+        self.verdict: Verdict | None = None  # of the last epoch checked
+
+    def check(self, epoch: int, record: dict, predicted: np.ndarray | None, train_loss: float) -> None:
+        """Judge the epoch from its validation classes and the training losses so far (this epoch's
+        `train_loss` is not in the record yet)."""
+        self.verdict = collapse_verdict(predicted, [*record['train_loss'], train_loss])
+        record['collapsed'].append(self.verdict.collapsed)
+        if self.verdict.collapsed and self.warn:
+            print(warning_line(epoch, self.verdict), file=sys.stderr, flush=True)
+
+    def stop_if_collapsed(self, epoch: int, record: dict) -> None:
+        """CollapsedRunError once the last `limit` epochs were all collapsed."""
+        if self.limit and consecutive_collapsed(record['collapsed']) >= self.limit:
+            raise stop_error(epoch, self.limit, self.verdict)
+
+
 def collapsed_epochs(record: dict) -> list[int]:
-    """1-based epochs a training log record marks collapsed ([] for logs older than the guard)."""
+    """1-based epochs a training log record marks collapsed ([] for a log without the flags)."""
     return [epoch for epoch, flag in enumerate(record.get('collapsed') or [], start=1) if flag]
 
 

@@ -209,7 +209,7 @@ def find_lr(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Dataset
     """The range test on shuffled training batches (as Trainer makes them), its figure saved to
     `figure` and its one-line summary printed."""
     from fmd.core.analysis_cli import save_figure
-    from fmd.training.performance import collate_images, prepare_batch
+    from fmd.core.batches import collate_images, prepare_batch
 
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
                         drop_last=len(dataset) > batch_size, collate_fn=collate_images,

@@ -1,23 +1,27 @@
-"""Speed switches in one place: memory format per model, torch.compile with a fallback, batch preparation.
+"""Speed switches in one place: memory format per model, torch.compile with a fallback, mixed
+precision, fused optimizers.
 
-Nothing here changes a number beyond float rounding: channels_last only reorders memory, and the
-per-batch normalisation is the same float operations as ToTensor + Normalize
-(tests/test_performance_paths.py checks both).
+Nothing here changes a number beyond float rounding: channels_last only reorders memory
+(tests/test_performance_paths.py checks it). How batches reach the model is fmd.core.batches.
 
 - `CHANNELS_LAST_ON_CPU`: the per-model decision, measured with bench/bench_formats.py.
 - `prepare_model`: puts a model in its memory format and optionally compiles it in place.
-- `prepare_batch`: device, memory format and (for uint8 image batches) normalisation of a batch.
-- `collate_images`: the DataLoader collate that keeps decoded images in their HWC memory layout.
+- `MixedPrecision`: --amp's autocast and gradient scaler.
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import torch
 from torch import nn
-from torch.utils.data import default_collate
 
-from fmd.data.presets import NORMALIZE_MEAN, NORMALIZE_STD
+from fmd.core.batches import (  # noqa: F401 (their owner is fmd.core.batches; kept importable here)
+    collate_images,
+    input_memory_format,
+    normalize_uint8,
+    prepare_batch,
+)
 
 # Train and eval images/s with channels_last over contiguous (NCHW), eager, on the reference machine
 # (2 CPU cores, batch 32; bench/bench_formats.py, docs/benchmarks.md). True where it is faster.
@@ -103,16 +107,6 @@ def prepare_model(model: nn.Module, model_name: str, device: torch.device, *,
     return model, memory_format, compiled
 
 
-def input_memory_format(model: nn.Module) -> torch.memory_format:
-    """channels_last when the model's convolution weights are stored channels_last, else
-    contiguous: the format its input batches should have."""
-    for parameter in model.parameters():
-        if (parameter.dim() == 4 and not parameter.is_contiguous()
-                and parameter.is_contiguous(memory_format=torch.channels_last)):
-            return torch.channels_last
-    return torch.contiguous_format
-
-
 def fused_optimizer(optimizer_class: type[torch.optim.Optimizer], params: list,
                     **hyperparameters: object) -> torch.optim.Optimizer:
     """`optimizer_class(params, fused=True, ...)` where PyTorch has a fused kernel for the device
@@ -132,39 +126,18 @@ def describe(memory_format: torch.memory_format, compiled: bool) -> str:
     return f'{layout}, {"compiled" if compiled else "eager"}'
 
 
-def normalize_uint8(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images (Bx3xHxW or 3xHxW, any memory format) -> float32 normalised like
-    TRANSFORM_TEST: the same operations as ToTensor (x / 255) then Normalize ((x - mean) / std),
-    so the result is bit-identical to the per-image PIL path."""
-    shape = (1, 3, 1, 1) if images.dim() == 4 else (3, 1, 1)
-    mean = torch.tensor(NORMALIZE_MEAN, dtype=torch.float32, device=images.device).view(shape)
-    std = torch.tensor(NORMALIZE_STD, dtype=torch.float32, device=images.device).view(shape)
-    return images.float().div_(255).sub_(mean).div_(std)
+class MixedPrecision:
+    """--amp on CUDA: forward passes under autocast (bfloat16 where the GPU has it, else float16 with
+    a gradient scaler); elsewhere, or switched off, `autocast()` does nothing and `scaler` passes
+    losses and steps through unchanged."""
 
+    def __init__(self, device: torch.device, enabled: bool | None = None):
+        self.enabled = device.type == 'cuda' if enabled is None else (enabled and device.type == 'cuda')
+        self.dtype = torch.bfloat16 if self.enabled and torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler('cuda', enabled=self.enabled and self.dtype == torch.float16)
 
-def prepare_batch(images: torch.Tensor, device: torch.device,
-                  memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
-    """A batch as the model wants it: on `device`, in `memory_format` (4-D batches), and
-    normalised when it holds uint8 images (those are normalised here, once per batch, on the
-    device: 4x less to copy than float images, and no per-image work in the DataLoader workers)."""
-    images = images.to(device, non_blocking=True)
-    if images.dim() == 4:
-        images = images.contiguous(memory_format=memory_format)
-    if images.dtype == torch.uint8:
-        images = normalize_uint8(images)
-    return images
-
-
-def collate_images(batch: list) -> object:
-    """default_collate, except that uint8 image tensors stored HWC in memory (as torchvision's
-    decoder and presets.RandomCropFlip return them) are stacked HWC: the batch comes out as a
-    Bx3xHxW tensor in channels_last memory, with no transposing copy per image. Items of
-    (image, label, mask) keep their masks as a third, default-collated, element."""
-    first = batch[0]
-    if isinstance(first, (tuple, list)) and len(first) in (2, 3) and all(
-            isinstance(item[0], torch.Tensor) and item[0].dtype == torch.uint8 and item[0].dim() == 3
-            and item[0].permute(1, 2, 0).is_contiguous() for item in batch):
-        images = default_collate([item[0].permute(1, 2, 0) for item in batch]).permute(0, 3, 1, 2)
-        rest = [default_collate([item[k] for item in batch]) for k in range(1, len(first))]
-        return (images, *rest)
-    return default_collate(batch)
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The context a forward pass runs in."""
+        if not self.enabled:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type='cuda', dtype=self.dtype)
