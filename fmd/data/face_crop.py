@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
+
+from fmd.core.images import ImageReadError, open_image
 
 # Equal to faces_dataset.IMAGE_EXTENSIONS (a test checks): importing that module would import torch,
 # ~650 MB and seconds of start-up that preparing data does not need.
@@ -219,19 +221,17 @@ def crop_face(image_rgb: np.ndarray, detector: str = DEFAULT_DETECTOR, margin: f
 # ----------------------------------------------------------------------------- reading inputs
 
 def read_image_rgb(path: str | Path) -> np.ndarray:
-    """Decode an image file (any PIL mode, EXIF orientation applied) to HxWx3 uint8 RGB."""
+    """Decode an image file (any PIL mode, EXIF orientation applied) to HxWx3 uint8 RGB; an unreadable
+    file or a decompression bomb is an InputReadError saying why (fmd.core.images.open_image)."""
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             image = ImageOps.exif_transpose(image)
             if image.mode in ('I;16', 'I;16B', 'I;16L', 'I'):  # 16-bit grey: keep the top 8 bits
                 image = Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).clip(0, 255)
                                         .astype(np.uint8))
             rgb = np.asarray(image.convert('RGB'))
-    except UnidentifiedImageError as error:
-        raise InputReadError(path, 'not an image that PIL can decode') from error
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
-        raise InputReadError(path, str(error).replace(str(path), Path(path).name) or
-                             type(error).__name__) from error
+    except ImageReadError as error:
+        raise InputReadError(path, error.reason) from error
     if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise InputReadError(path, 'empty image')
     return np.ascontiguousarray(rgb)
