@@ -28,14 +28,20 @@ from fmd.core.cli import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_PARTIAL,
+    MAX_BATCH_SIZE,
+    MAX_CROP_SIZE,
+    MAX_FRAMES_PER_VIDEO,
+    WORKERS_PER_CORE,
     UsageError,
     add_batch_size_arg,
     add_compile_arg,
     add_out_dir_arg,
     add_progress_arg,
     add_workers_arg,
+    crop_size_int,
+    frames_per_video_int,
+    max_workers,
     positive_float,
-    positive_int,
     resolve_workers,
     run_cli,
     unit_interval,
@@ -155,16 +161,19 @@ def check_settings(threshold: float | None, frames_per_video: int, detector: str
     problems = []
     if threshold is not None and not 0 <= threshold <= 1:
         problems.append(f'threshold must be in [0, 1], got {threshold}')
-    if frames_per_video < 1:
-        problems.append(f'frames_per_video must be at least 1, got {frames_per_video}')
+    if not 1 <= frames_per_video <= MAX_FRAMES_PER_VIDEO:
+        problems.append(f'frames_per_video must be in 1..{MAX_FRAMES_PER_VIDEO}, got {frames_per_video}')
     if detector not in face_crop.DETECTORS:
         problems.append(f'detector must be one of {", ".join(face_crop.DETECTORS)}, got {detector!r}')
     if not (math.isfinite(margin) and margin > 0):
         problems.append(f'margin must be a finite number > 0, got {margin}')
-    if size < 8:
-        problems.append(f'size must be at least 8, got {size}')
-    if workers < 0 or batch_size < 1:
-        problems.append(f'workers must be >= 0 and batch_size >= 1, got {workers} and {batch_size}')
+    if not 8 <= size <= MAX_CROP_SIZE:
+        problems.append(f'size must be in 8..{MAX_CROP_SIZE}, got {size}')
+    if not 0 <= workers <= max_workers():
+        problems.append(f'workers must be in 0..{max_workers()} ({WORKERS_PER_CORE} per usable core), '
+                        f'got {workers}')
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        problems.append(f'batch_size must be in 1..{MAX_BATCH_SIZE}, got {batch_size}')
     if problems:
         raise DetectInputError('; '.join(problems))
 
@@ -336,15 +345,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--threshold', type=unit_interval, default=None,
                         help="verdict fake when p_fake >= this (default: the checkpoint's validation EER "
                              f'threshold, {VAL_THRESHOLD_KEY}; {DEFAULT_THRESHOLD} if it stores none)')
-    parser.add_argument('--frames-per-video', type=positive_int, default=DEFAULT_FRAMES_PER_VIDEO,
-                        help='evenly spaced frames scored per video (default: %(default)s)')
+    parser.add_argument('--frames-per-video', type=frames_per_video_int, default=DEFAULT_FRAMES_PER_VIDEO,
+                        help=f'evenly spaced frames scored per video, 1..{MAX_FRAMES_PER_VIDEO} '
+                             '(default: %(default)s)')
     parser.add_argument('--detector', default=face_crop.DEFAULT_DETECTOR, choices=face_crop.DETECTORS,
                         help='face finder, as in fmd.prepare; none: the centre square, for faces '
                              'already cropped (default: %(default)s)')
     parser.add_argument('--margin', type=positive_float, default=face_crop.DEFAULT_MARGIN,
                         help='the face box is enlarged this many times (default: %(default)s)')
-    parser.add_argument('--size', type=positive_int, default=face_crop.DEFAULT_SIZE,
-                        help='side of the square crop the model sees (default: %(default)s)')
+    parser.add_argument('--size', type=crop_size_int, default=face_crop.DEFAULT_SIZE,
+                        help=f'side of the square crop the model sees, 8..{MAX_CROP_SIZE} '
+                             '(default: %(default)s)')
     parser.add_argument('--cam', action='store_true',
                         help='draw a Grad-CAM overlay of each face crop beside the picture (on the layer '
                              'grad_cam_analysis.py maps: conv3 of SimpleNet and XceptionBased, the last '

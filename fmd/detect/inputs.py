@@ -165,6 +165,7 @@ def _init_worker(detector: str) -> None:
 
 def found_faces(inputs: Sequence[Input], settings: CropSettings, workers: int = 0) -> Iterator[FoundFaces]:
     """find_faces of every input, in order; with workers > 0 in that many processes, a few inputs ahead."""
+    workers = min(workers, len(inputs))  # a pool bigger than the work only costs start-up
     if workers <= 0:
         yield from (find_faces(item, settings) for item in inputs)
         return
