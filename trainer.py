@@ -28,7 +28,7 @@ from fmd.core.interrupts import StopRequest, deferred_interrupts
 from fmd.core.options import SELECT_BY  # what "best epoch" means
 from fmd.core.runs import checkpoint_path, interrupted_checkpoint_path, lock_path, log_path
 from fmd.models.mask_head import MASK_HEAD_KEY, MASK_LAYERS_KEY, mask_loss
-from fmd.training.checkpoints import VAL_THRESHOLD_KEY, read_checkpoint
+from fmd.training.checkpoints import VAL_THRESHOLD_KEY, check_resumable, read_checkpoint
 from fmd.training.collapse import (
     Verdict,
     collapse_verdict,
@@ -382,6 +382,7 @@ class Trainer:
         if resume:
             state = self.distributed.from_main(
                 lambda: self._read_interrupted(interrupted, logging_parameters.run_name))
+            check_resumable(state, interrupted, self.model, self.optimizer, logging_parameters)
             record, best, stale_epochs = self._load_state(state)
             self.saved_epoch = self.epoch
             print(f'Resuming {logging_parameters.run_name} after epoch {self.epoch} from {interrupted}')
