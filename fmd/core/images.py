@@ -44,7 +44,7 @@ def too_many_pixels(width: int, height: int) -> str:
     """The reason given for an image over MAX_PIXELS ('' when it is within the limit)."""
     if width * height <= MAX_PIXELS:
         return ''
-    return f'{width}x{height}: {_over_limit(width * height)}'
+    return _over_limit(width * height)
 
 
 def _over_limit(pixels: int | None) -> str:
