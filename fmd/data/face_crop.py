@@ -30,6 +30,10 @@ DEFAULT_SIZE = 256
 # Detection runs on a copy whose longer side is at most this (boxes are mapped back): dlib's cost
 # grows with the pixel count, and a face filling a fraction of a 1024 px image is still found.
 DETECT_MAX_SIDE = 1024
+# A larger image is first searched on a copy of at most this side (a sixth of the pixels or less): a
+# face found there is at least ~80 px in it (larger than the faces too small to be found there), and the
+# 1024 px search runs only when it finds none. A phone photo's face costs ~8x less to find.
+DETECT_FIRST_SIDE = 400
 CNN_MODEL_FILE = 'mmod_human_face_detector.dat'
 
 __all__ = ['CNN_MODEL_FILE', 'DEFAULT_DETECTOR', 'DEFAULT_MARGIN', 'DEFAULT_SIZE', 'DETECTORS',
@@ -104,9 +108,24 @@ def _rect_box(rect, scale: float) -> FaceBox:
     return FaceBox(round(x0), round(y0), round(x1 - x0), round(y1 - y0))
 
 
-def _with_downscale(detect: Callable[[np.ndarray], list], image: np.ndarray) -> list[FaceBox]:
-    """Run a dlib detector on the image, shrunk to DETECT_MAX_SIDE if larger; retry upsampled if none."""
+def _shrunk(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    """A copy whose longer side is at most `side` (box-filtered by a whole factor first: fast, and as good
+    for finding faces) and its scale."""
     h, w = image.shape[:2]
+    size = (max(1, round(w * side / max(h, w))), max(1, round(h * side / max(h, w))))
+    small = Image.fromarray(image).resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
+    return np.ascontiguousarray(np.asarray(small)), size[0] / w
+
+
+def _with_downscale(detect: Callable[[np.ndarray], list], image: np.ndarray) -> list[FaceBox]:
+    """Run a dlib detector on the image, shrunk to DETECT_MAX_SIDE if larger (first to DETECT_FIRST_SIDE);
+    retry upsampled if none."""
+    h, w = image.shape[:2]
+    if max(h, w) > DETECT_MAX_SIDE:
+        first, scale = _shrunk(image, DETECT_FIRST_SIDE)
+        rects = detect(first, 0)
+        if rects:
+            return [_rect_box(r, scale) for r in rects]
     scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
     small = image
     if scale < 1.0:

@@ -19,8 +19,9 @@ from fmd.core.parallel import process_pool
 from fmd.data import face_crop
 from fmd.data.face_crop import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, FaceBox, InputReadError
 
-# Pictures kept for drawing are shrunk to this longer side: a 4000 px photo needs no more to be read.
-PREVIEW_MAX_SIDE = 1280
+# Pictures kept for drawing are shrunk to this longer side: enough to read a verdict, and cheap to hold
+# (a video keeps one per frame with a face), to send from a worker and to write as PNG.
+PREVIEW_MAX_SIDE = 640
 
 
 class DetectInputError(ValueError):
@@ -118,14 +119,13 @@ def list_inputs(paths: Iterable[str | os.PathLike]) -> list[Input]:
 # ----------------------------------------------------------------------------- reading and cropping
 
 def preview_of(image: np.ndarray, frame: int | None) -> Preview:
-    """A copy of image whose longer side is at most PREVIEW_MAX_SIDE."""
+    """A copy of image whose longer side is at most PREVIEW_MAX_SIDE: box-filtered by a whole factor
+    (Image.reduce: a few ms where a bilinear resize of a 1280 px photo took 17)."""
     h, w = image.shape[:2]
-    scale = min(1.0, PREVIEW_MAX_SIDE / max(h, w))
-    if scale < 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
-        scale = size[0] / w
-    return Preview(frame, image, scale)
+    factor = -(-max(h, w) // PREVIEW_MAX_SIDE)  # ceil
+    if factor > 1:
+        image = np.asarray(Image.fromarray(image).reduce(factor))
+    return Preview(frame, image, image.shape[1] / w)
 
 
 def _read(item: Input, frames_per_video: int) -> list[tuple[int | None, np.ndarray]]:
