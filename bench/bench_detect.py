@@ -121,8 +121,15 @@ found = [find_faces(Input(p, 'image'), settings) for p in paths]
 with tempfile.TemporaryDirectory() as tmp:
     writer = PictureWriter(Path(tmp), {{p: Path(p).stem + '.png' for p in paths}}, (0.5, 'given'), model,
                            grad_cam_layer(model)[1] if {cam!r} else None)
-    timed('picture' + (' with --cam' if {cam!r} else ''),
-          lambda: [writer.save(f, [0.5] * len(f.faces), 0.5 if f.faces else None, 'fake') for f in found])
+    def pictures():
+        cams = [None] * len(found)
+        if hasattr(writer, 'cams'):  # Grad-CAM in batches of faces, as fmd.detect draws them
+            shown = [[x.crop for x, _ in writer.shown(f, [0.5] * len(f.faces))[1]] if f.previews else []
+                     for f in found]
+            cams = writer.cams(shown, 32)
+        return [writer.save(f, [0.5] * len(f.faces), 0.5 if f.faces else None, 'fake',
+                            *([] if c is None else [c])) for f, c in zip(found, cams)]
+    timed('picture' + (' with --cam' if {cam!r} else ''), pictures)
 print(json.dumps(times))
 '''
     done = subprocess.run([sys.executable, '-c', code], cwd=root, capture_output=True, text=True, check=False,

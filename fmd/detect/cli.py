@@ -60,6 +60,8 @@ if TYPE_CHECKING:  # torch and the modules importing it load on first use: --hel
     import torch
     from torch import nn
 
+    from fmd.detect.draw import PictureWriter
+
 DEFAULT_OUT = Path(OUTPUT_DIR) / 'detect'
 DEFAULT_THRESHOLD = 0.5  # for a checkpoint that stores no validation EER threshold
 THRESHOLD_SOURCES = {'checkpoint': f"the checkpoint's validation EER threshold ({VAL_THRESHOLD_KEY})",
@@ -263,7 +265,7 @@ class _Scorer:
     picture and appends its rows (fmd.detect.journal) before the next batch."""
 
     def __init__(self, model: nn.Module, masked: nn.Module | None, device: torch.device, batch_size: int,
-                 picture: object | None, folder: RunFolder | None, identity: tuple) -> None:
+                 picture: PictureWriter | None, folder: RunFolder | None, identity: tuple) -> None:
         self.model, self.masked, self.device, self.batch_size = model, masked, device, batch_size
         self.picture, self.folder = picture, folder
         self.checkpoint, self.threshold, self.model_name, self.detector = identity
@@ -289,21 +291,32 @@ class _Scorer:
 
             p_fakes, maps = score_and_map(self.masked, crops, self.device, self.batch_size)
             parts = [crop_part_scores(crop, mask_map) for crop, mask_map in zip(crops, maps, strict=True)]
-        start = 0
+        done, start = [], 0
         for found, stamp in self.pending:
             end = start + len(found.faces)
             result = _result(found, p_fakes[start:end], self.checkpoint, self.threshold, self.model_name,
                              self.detector, stamp, parts[start:end] if parts is not None else None)
+            done.append((found, start, end, result))
+            start = end
+        cams = self._cams(done)
+        for (found, start, end, result), cam in zip(done, cams, strict=True):
             if self.picture is not None:
                 result.annotated = self.picture.save(found, [f.p_fake for f in result.faces], result.p_fake,
-                                                     result.verdict)
+                                                     result.verdict, cam)
                 if maps is not None:
                     save_shown_masks(result, found, maps[start:end])
             if self.folder is not None:
                 self.folder.append(result)
             self.results[result.input] = result
-            start = end
         self.pending.clear()
+
+    def _cams(self, done: list[tuple[FoundFaces, int, int, DetectResult]]) -> list[list[np.ndarray] | None]:
+        """--cam: every queued picture's Grad-CAM overlays, in batches; None per input otherwise."""
+        if self.picture is None or self.picture.cam_layer is None:
+            return [None] * len(done)
+        shown = [[face.crop for face, _ in self.picture.shown(found, [f.p_fake for f in result.faces])[1]]
+                 if found.previews else [] for found, _, _, result in done]
+        return self.picture.cams(shown, self.batch_size)
 
 
 def mask_head_of(model: nn.Module, saved: dict, checkpoint: str) -> nn.Module:

@@ -124,16 +124,37 @@ class PictureWriter:
     model: nn.Module
     cam_layer: nn.Module | None = None  # None: no Grad-CAM
 
-    def save(self, found: FoundFaces, p_fakes: Sequence[float], p_fake: float | None, verdict: str) -> str:
-        """Draw and write one input's picture; returns its path ('' when there is nothing to draw)."""
+    @staticmethod
+    def shown(found: FoundFaces, p_fakes: Sequence[float]) -> tuple[int | None, list[tuple[Face, float]]]:
+        """The frame a picture shows (of the highest-scoring face; the first preview without a face) and
+        the scored faces on it."""
+        scored = list(zip(found.faces, p_fakes, strict=True))
+        if not scored:
+            return next(iter(found.previews)), []
+        best = max(scored, key=lambda pair: pair[1])[0].frame
+        return best, [(face, p) for face, p in scored if face.frame == best]
+
+    def cams(self, shown_crops: Sequence[Sequence[np.ndarray]], batch_size: int) -> list[list[np.ndarray]]:
+        """The Grad-CAM overlays of several pictures' faces, in batches of `batch_size` faces (one
+        backward pass per batch, not per face); [] per picture without --cam."""
+        if self.cam_layer is None:
+            return [[] for _ in shown_crops]
+        crops = [crop for group in shown_crops for crop in group]
+        overlays = [overlay for start in range(0, len(crops), batch_size)
+                    for overlay in cam_overlays(self.model, self.cam_layer, crops[start:start + batch_size])]
+        groups, start = [], 0
+        for group in shown_crops:
+            groups.append(overlays[start:start + len(group)])
+            start += len(group)
+        return groups
+
+    def save(self, found: FoundFaces, p_fakes: Sequence[float], p_fake: float | None, verdict: str,
+             cams: Sequence[np.ndarray] | None = None) -> str:
+        """Draw and write one input's picture; returns its path ('' when there is nothing to draw).
+        `cams`: the Grad-CAM overlays of its shown faces, when computed for several pictures at once."""
         if not found.previews:
             return ''
-        scored = list(zip(found.faces, p_fakes, strict=True))
-        if scored:
-            best = max(scored, key=lambda pair: pair[1])[0].frame
-            scored = [(face, p) for face, p in scored if face.frame == best]
-        else:
-            best = next(iter(found.previews))
+        best, scored = self.shown(found, p_fakes)
         name, where = Path(found.input.path).name, '' if best is None else f' frame {best}'
         if p_fake is None:
             caption = f'{name}{where}: no face found'
@@ -141,12 +162,12 @@ class PictureWriter:
             caption = (f'{name}: {verdict.upper()} p_fake {p_fake:.2f} (threshold {self.threshold[0]:.3g}, '
                        f'{self.threshold[1]})'
                        + (f', shown:{where}' if where else ''))
-        cams = cam_overlays(self.model, self.cam_layer, [face.crop for face, _ in scored]) \
-            if self.cam_layer is not None else []
+        if cams is None:
+            cams = self.cams([[face.crop for face, _ in scored]], max(1, len(scored)))[0]
         picture = annotate(found.previews[best], scored, caption, self.threshold[0], cams)
         path = self.folder / self.names[found.input.path]
         # JPEG and no fsync: a few ms per picture (PNG took 12 ms at 300 px, 45 ms at 640, with optimize
-        # seconds); a picture lost to a power cut is drawn again by --resume's next run, not lost work
+        # seconds); a picture is cheap to draw again, unlike the tables, which are synced
         atomic_write(path, lambda handle: picture.save(handle, format='JPEG', quality=JPEG_QUALITY),
                      fsync=False)
         return str(path)
