@@ -3,6 +3,7 @@ drawn on it, and optionally a Grad-CAM overlay of each face crop beside it (pyto
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,9 @@ def cam_overlays(model: nn.Module, layer: nn.Module, crops: Sequence[np.ndarray]
 
 # ----------------------------------------------------------------------------- drawing
 
+@functools.cache
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """PIL's default font at `size`, loaded once per size (loading it took longer than drawing)."""
     return ImageFont.load_default(size=size)
 
 

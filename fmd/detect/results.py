@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 
@@ -46,15 +46,20 @@ class DetectResult:
 
     def summary_row(self) -> dict[str, Any]:
         """The summary.csv / summary.json row: faces counted, p_fake rounded."""
-        row = {k: v for k, v in asdict(self).items() if k != 'faces'}
+        row = {k: v for k, v in _shallow(self).items() if k != 'faces'}
         return {**row, 'faces': len(self.faces), 'p_fake': rounded(self.p_fake)}
 
     def face_rows(self) -> list[dict[str, Any]]:
         """The faces.csv rows of this input (with the threshold its verdict used, and its source)."""
-        return [{'input': self.input, **{k: v for k, v in asdict(face).items() if k != 'parts'},
+        return [{'input': self.input, **{k: v for k, v in _shallow(face).items() if k != 'parts'},
                  'p_fake': rounded(face.p_fake), **rounded_parts(face.parts),
                  'threshold': self.threshold, 'threshold_source': self.threshold_source}
                 for face in self.faces]
+
+
+def _shallow(instance: object) -> dict[str, Any]:
+    """A dataclass's fields as a dict, without dataclasses.asdict's deep copy (a row is written once)."""
+    return {field.name: getattr(instance, field.name) for field in fields(instance)}
 
 
 def rounded(p: float | None) -> float | None:
