@@ -5,7 +5,8 @@ of each image and of evenly spaced video frames exactly as fmd.prepare does, sco
 the checkpoint's model (P(fake), through inference.predict), and writes faces.csv, summary.csv,
 summary.json and annotated pictures to out/detect/. A video's score is the mean over its frames' faces.
 The verdict threshold is the checkpoint's validation EER threshold (train_main.py stores it; 0.5 for a
-checkpoint without one) unless --threshold gives another.
+checkpoint without one) unless --threshold gives another. Rows are appended as inputs finish, so an
+interrupted run keeps them and `--resume` scores only the rest (fmd.detect.journal).
 """
 from __future__ import annotations
 
