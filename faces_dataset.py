@@ -7,18 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
+from fmd.core.images import ImageReadError, check_pixels, open_image, png_size
+
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp')
-PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 DECODERS = ('pil', 'tensor')
 CLASS_NAMES = ('real', 'fake')  # index = label
 HIGH_BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I')
-
-
-class ImageReadError(OSError):
-    """An image file that cannot be decoded; the message names the file."""
 
 
 def list_images(folder: Path) -> list[str]:
@@ -37,13 +34,10 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def read_rgb(path: Path, size: int | None = None) -> Image.Image:
-    """Decode `path` as RGB (resized to size x size when it is another size); ImageReadError names it."""
-    try:
-        with Image.open(path) as image:
-            image = to_rgb(image)
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise ImageReadError(f'Cannot read image {path}: {error}. Remove or replace the file.') \
-            from error
+    """Decode `path` as RGB (resized to size x size when it is another size); any unreadable file,
+    a decompression bomb included, is an ImageReadError naming it (fmd.core.images.open_image)."""
+    with open_image(path) as image:
+        image = to_rgb(image)
     if size is not None and image.size != (size, size):
         image = image.resize((size, size), Image.BICUBIC)
     return image
@@ -67,9 +61,10 @@ def read_rgb_tensor(path: Path, size: int | None = None) -> torch.Tensor:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise ImageReadError(f'Cannot read image {path}: {error}. Remove or replace the file.') \
-            from error
-    if data.startswith(PNG_SIGNATURE):
+        raise ImageReadError(path, error.strerror or str(error)) from error
+    header = png_size(data)
+    if header is not None:
+        check_pixels(path, *header)  # before libpng allocates a bomb's pixels
         try:
             image = decode_png(torch.frombuffer(bytearray(data), dtype=torch.uint8),
                                mode=ImageReadMode.RGB)

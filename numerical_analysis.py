@@ -9,13 +9,13 @@ import argparse
 import sys
 
 from fmd.core.analysis_cli import analysis_parser
-from fmd.core.cli import positive_int
+from fmd.core.cli import bootstrap_int
 from fmd.core.metrics import DEFAULT_BOOTSTRAP
 
 
 def add_bootstrap_arg(parser: argparse.ArgumentParser) -> None:
     """--bootstrap: resamples of the AUC interval."""
-    parser.add_argument('--bootstrap', type=positive_int, default=DEFAULT_BOOTSTRAP,
+    parser.add_argument('--bootstrap', type=bootstrap_int, default=DEFAULT_BOOTSTRAP,
                         help='bootstrap resamples for the AUC intervals, drawn from --seed '
                              '(default: %(default)s)')
 

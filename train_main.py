@@ -217,7 +217,6 @@ class Splits:
 def load_splits(args: argparse.Namespace, data_root: Path, device: torch.device) -> Splits:
     """The splits as --fakes says, their decoded images cached up front."""
     # uint8 images, normalised per batch by the Trainer (performance.prepare_batch): same numbers.
-    test = load_dataset(args.dataset, 'test', data_root, uint8=True)
     if args.fakes == 'dataset':
         train = load_dataset(args.dataset, 'train', data_root, augment=args.augment, uint8=True)
         val = load_dataset(args.dataset, 'val', data_root, uint8=True)
@@ -227,6 +226,7 @@ def load_splits(args: argparse.Namespace, data_root: Path, device: torch.device)
                                                      uint8_transform(args.augment), args.seed, IMAGE_SIZE,
                                                      with_masks=args.mask_loss_weight > 0)
         line += ' | '
+    test = load_dataset(args.dataset, 'test', data_root, uint8=True)
     validation = 'val reals and their self-blends' if args.fakes == 'self-blend' else 'the val split'
     workers, cache_line = prepare_datasets([*cached, test], device, args.workers,
                                            fill_workers=default_workers())

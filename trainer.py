@@ -31,6 +31,7 @@ from fmd.core.interrupts import StopRequest, deferred_interrupts
 from fmd.core.metrics import auc_and_threshold
 from fmd.core.options import SELECT_BY  # what "best epoch" means
 from fmd.core.runs import RunId
+from fmd.training.checkpoints import check_resumable
 from fmd.training.collapse import CollapseGuard, run_collapsed
 from fmd.training.config import TrainConfig
 from fmd.training.distributed import SINGLE, Distributed, unique_train_samples
@@ -322,6 +323,7 @@ class Trainer:
         if resume:
             state = self.distributed.from_main(
                 lambda: self._read_interrupted(interrupted, logging_parameters.run_name))
+            check_resumable(state, interrupted, self.model, self.optimizer, logging_parameters)
             record, best, stale_epochs = self._load_state(state)
             self.saved_epoch = self.epoch
             print(f'Resuming {logging_parameters.run_name} after epoch {self.epoch} from {interrupted}')

@@ -9,14 +9,14 @@ import os
 import sys
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
 from torch import nn
 from torch.utils.data import Dataset
 
-from faces_dataset import FacesDataset, ImageReadError
+from faces_dataset import FacesDataset, ImageReadError  # noqa: F401
 from fmd.core.atomic_io import atomic_torch_save, atomic_write_json, read_json_list  # noqa: F401
 from fmd.core.cli import add_common_args  # noqa: F401
 from fmd.core.devices import default_workers, model_device, pick_device, seed_everything  # noqa: F401
+from fmd.core.images import open_image
 from fmd.core.registry import MODEL_ALIASES, MODEL_BUILDERS, build_model, canonical_model_name  # noqa: F401
 from fmd.data.data_root import (  # noqa: F401
     DATA_ROOT_ENV,
@@ -60,13 +60,8 @@ def check_images(dataset: FacesDataset, size: int = IMAGE_SIZE) -> int:
     other_size = 0
     for index in range(len(dataset)):
         path, _ = dataset.image_path(index)
-        try:
-            with Image.open(path) as image:
-                other_size += image.size != (size, size)
-        except (UnidentifiedImageError, OSError, ValueError) as error:
-            reason = 'empty file' if path.stat().st_size == 0 else str(error)
-            raise ImageReadError(f'Cannot read image {path}: {reason}. Remove or replace the file.') \
-                from error
+        with open_image(path) as image:  # an unreadable file or a decompression bomb: ImageReadError
+            other_size += image.size != (size, size)
     return other_size
 
 

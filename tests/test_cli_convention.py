@@ -261,8 +261,8 @@ def test_detect_exits_3_on_a_partial_failure_and_1_when_nothing_was_read(
     (['--threshold', '0.5'], 'the following arguments are required: --checkpoint'),
     (['--checkpoint', 'c.pt', '--threshold', '2'], 'argument --threshold: must be in [0, 1], got 2'),
     (['--checkpoint', 'c.pt', '--batch_size', '0'], 'argument --batch-size/--batch_size/-b: must be an '
-                                                    'integer >= 1, got 0'),
-    (['--checkpoint', 'c.pt', '--size', '4'], 'error: size must be at least 8, got 4'),  # the script's check
+                                                    'integer in 1..65536, got 0'),
+    (['--checkpoint', 'c.pt', '--size', '4'], 'argument --size: must be an integer in 8..1024, got 4'),
 ])
 def test_detect_exits_2_on_a_usage_error(args: list[str], message: str, tmp_path: Path) -> None:
     result = run_detect('x.png', *args, cwd=tmp_path)

@@ -4,8 +4,11 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -146,7 +149,9 @@ def test_cli_scores_photos_and_videos_and_lists_failures(media: Path, checkpoint
     assert tuple(columns[:6]) == SUMMARY_COLUMNS[:6] and columns[6:8] == ['checkpoint', 'threshold']
     assert json.loads((out / 'summary.json').read_text()) == [
         {**row, 'faces': int(row['faces']), 'p_fake': float(row['p_fake']) if row['p_fake'] else None,
-         'threshold': float(row['threshold'])} for row in summary]
+         'threshold': float(row['threshold']),
+         **{key: int(row[key]) if row[key] else None for key in ('file_size', 'file_mtime_ns')}}
+        for row in summary]
     rows = {Path(row['input']).relative_to(media).as_posix(): row for row in summary}
     assert list(rows) == ['photos/face.png', 'photos/sub/face2.jpg', 'clip.mp4', 'noise.png', 'broken.jpg',
                           'notes.txt']
@@ -189,7 +194,7 @@ def test_every_input_read_exits_0_and_xception_scores_a_photo_with_grad_cam(
     assert detect.main([str(media / 'crops' / 'real'), '--checkpoint', str(checkpoints['BonusNet']),
                         '--detector', 'none', '--out', str(tmp_path / 'bonus'), '--cam',
                         '--no-progress']) == 0
-    assert len(list((tmp_path / 'bonus' / 'annotated').glob('*.png'))) == 3
+    assert len(list((tmp_path / 'bonus' / 'annotated').glob('*.jpg'))) == 3
     # Xception takes any crop size; 96 px keeps its forward and backward passes quick on a CPU.
     (result,) = detect.detect_paths([media / 'photos' / 'face.png'], checkpoints['XceptionBased'],
                                     out=tmp_path / 'xception', cam=True, size=96, device=CPU)
@@ -256,3 +261,53 @@ def test_worker_processes_start_after_opencv_ran_in_this_process(tmp_path: Path)
                             env=script_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ['found', '4', '4']  # --detector none: the whole image is the face
+
+
+RESUME_INPUTS = 96
+RESUME_BATCH = 8  # rows are appended a batch at a time; a batch of 1 costs a forward pass per input
+
+
+def test_an_interrupted_run_keeps_its_rows_and_resume_ends_with_the_same_tables(
+        checkpoints: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    photos = tmp_path / 'photos'
+    photos.mkdir()
+    rng = np.random.default_rng(5)
+    for index in range(RESUME_INPUTS):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(photos / f'{index:03d}.png')
+    common = [str(photos), '--checkpoint', str(checkpoints['SimpleNet']), '--detector', 'none',
+              '--workers', '0', '--batch-size', str(RESUME_BATCH), '--no-progress']
+    whole, out = tmp_path / 'whole', tmp_path / 'cut'
+    assert detect.main([*common, '--out', str(whole)]) == 0  # the uninterrupted run, in this process
+    process = subprocess.Popen([*script_command('fmd.detect'), *common, '--out', str(out)], cwd=tmp_path,
+                               env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    summary = out / 'summary.csv'
+    deadline = time.monotonic() + 240
+    while not (summary.is_file() and len(summary.read_text().splitlines()) > RESUME_BATCH):  # header, a batch
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.02)
+    with pytest.raises(SystemExit) as refused:  # one run per folder: a second one stops at once
+        run_cli(detect.main, [*common, '--out', str(out)])
+    assert refused.value.code == (f'error: fmd.detect on {out} is already running in process {process.pid} '
+                                  f'(lock {out / ".detect.lock"}); wait for it to finish or stop it first.')
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and 'Traceback' not in stderr, stderr
+    kept = len(read_csv(summary)[1])
+    assert RESUME_BATCH <= kept < RESUME_INPUTS
+    command = shlex.join(['python', '-m', 'fmd.detect', *common, '--out', str(out), '--resume'])
+    assert stderr.strip().splitlines()[-2:] == [
+        f'interrupted: {kept} of {RESUME_INPUTS} inputs are kept in {summary}; continue with: {command}',
+        'interrupted']
+    assert not list(out.rglob('*.tmp')) and not (out / 'summary.json').exists()
+    capsys.readouterr()
+    assert detect.main([*common, '--out', str(out), '--resume']) == 0
+    assert f'Resuming: {kept} of {RESUME_INPUTS} inputs are already scored' in capsys.readouterr().out
+    for name in ('faces.csv', 'summary.csv', 'summary.json', 'settings.json'):
+        assert (out / name).read_text().replace(str(out), str(whole)) == (whole / name).read_text(), name
+    assert sorted(p.name for p in (out / 'annotated').iterdir()) == \
+        sorted(p.name for p in (whole / 'annotated').iterdir())
+    with pytest.raises(SystemExit) as other:  # the tables of one threshold are not continued with another
+        run_cli(detect.main, [*common, '--out', str(out), '--resume', '--threshold', '0.3'])
+    assert other.value.code == (
+        f"error: --resume: {out} was scored with other settings (threshold 0.5 -> 0.3; threshold_source "
+        "'default' -> 'given'); rerun with the flags of that run, or without --resume to start anew")

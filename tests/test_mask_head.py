@@ -176,7 +176,7 @@ def test_detect_mask_writes_the_overlay_and_the_part_scores(tmp_path: Path) -> N
     assert [float(rows[0][part]) for part in ('left_eye', 'right_eye', 'nose', 'mouth', 'rest')] == [0.3] * 5
     picture = Image.open(out / 'annotated' / 'face_png_mask.png')
     assert picture.width == 256 and picture.height > 512  # the crop, its overlay, the scores below
-    assert (out / 'annotated' / 'face_png.png').is_file()
+    assert (out / 'annotated' / 'face_png.jpg').is_file()
 
 
 def test_detect_mask_without_a_mask_head_is_a_named_error(tmp_path: Path) -> None:

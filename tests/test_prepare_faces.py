@@ -189,6 +189,28 @@ def test_read_image_rgb_converts_modes_and_names_a_bad_file(tmp_path: Path) -> N
         face_crop.read_image_rgb(bad)
 
 
+def test_a_large_jpeg_is_read_reduced_and_cropped_as_from_the_whole_image(tmp_path: Path) -> None:
+    # 1280 px: decoded at 1/2 (640 px). A face of ~440 px has a box of ~570 px, over 256 in the reduced
+    # pixels: cut from them. A face of ~140 px is too small for the reduced copy: found and cut whole.
+    for name, scale, offset in (('near.jpg', 4.6, (-400, 0)), ('far.jpg', 1.5, (400, 500))):
+        pixels, (cx, cy) = pasted(offset, scale, (1280, 1280))
+        Image.fromarray(pixels).save(tmp_path / name, quality=95)
+        reduced, factor = face_crop.read_image_reduced(tmp_path / name)
+        assert reduced.shape == (640, 640, 3) and factor == 0.5
+        face = face_crop.image_face(tmp_path / name)
+        whole = face_crop.read_image_rgb(tmp_path / name)
+        assert max(abs(face.box.x + face.box.w / 2 - cx), abs(face.box.y + face.box.h / 2 - cy)) < 15 * scale
+        from_whole = face_crop.crop_square(whole, face.box, 256).astype(np.float64)
+        if name == 'near.jpg':
+            assert face.scale == 0.5 and face.box.w > 512
+            assert np.abs(face.crop - from_whole).mean() < 1.0  # grey levels
+        else:
+            assert face.scale == 1.0 and face.box.w < 256 and np.array_equal(face.crop, from_whole)
+    png = tmp_path / 'near.png'  # not a JPEG: read whole
+    Image.open(tmp_path / 'near.jpg').save(png)
+    assert face_crop.read_image_reduced(png)[1] == 1.0
+
+
 def test_read_video_frames_returns_the_evenly_spaced_frames(tmp_path: Path) -> None:
     # Frame i is a flat grey of level 20 + 4 * (i % 50); 300 frames, so far frames are reached by seeking.
     path = tmp_path / 'grey.avi'

@@ -23,11 +23,14 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = 'wb') -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = 'wb',
+                 fsync: bool = True) -> Path:
     """Write through `write(handle)` into a temp file beside `path`, fsync, then rename into place.
 
     The file gets the usual 0666 & ~umask permissions; the temp file is removed on any failure,
     Ctrl-C included, so neither a half-written file nor a stray *.tmp is ever left behind.
+    fsync=False skips the flush to disk (a picture that can be drawn again): still never half-written
+    for a crash of the program, only a power cut may lose it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,7 +40,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
         with os.fdopen(fd, mode) as handle:
             write(handle)
             handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -35,6 +35,11 @@ EXIT_USAGE = 2  # what argparse exits with on a bad command line
 EXIT_PARTIAL = 3  # some inputs failed, the others were done (detect, landmarks)
 
 MAX_AUTO_WORKERS = 4
+WORKERS_PER_CORE = 4  # --workers above this many per usable core is clamped: more only oversubscribes
+MAX_BATCH_SIZE = 65536
+MAX_FRAMES_PER_VIDEO = 256  # frames of one video held (as crops and previews) at once
+MAX_BOOTSTRAP = 100_000
+MAX_CROP_SIZE = 1024  # --size of the face crops (the models train at 256)
 AUTO_WORKERS_RULE = (f'auto: min({MAX_AUTO_WORKERS}, usable cores); 0 for a training loader on CPU '
                      'whose images are all decoded in memory (train_main.py)')
 
@@ -65,23 +70,38 @@ def resolve_workers(workers: int | None, in_memory: bool = False) -> int:
     return 0 if in_memory else default_workers()
 
 
+def max_workers() -> int:
+    """The most worker processes any command starts: WORKERS_PER_CORE per usable core."""
+    return WORKERS_PER_CORE * usable_cores()
+
+
 def workers_arg(text: str) -> int | None:
-    """argparse type of --workers: an integer >= 0, or 'auto' (None: resolve_workers decides)."""
-    return None if text == 'auto' else non_negative_int(text)
+    """argparse type of --workers: an integer >= 0, or 'auto' (None: resolve_workers decides). More
+    than max_workers() is clamped to it, with a one-line note on stderr."""
+    if text == 'auto':
+        return None
+    workers = non_negative_int(text)
+    if workers > max_workers():
+        print(f'note: --workers {workers} is more than {WORKERS_PER_CORE} per usable core; using '
+              f'{max_workers()} ({usable_cores()} usable cores)', file=sys.stderr)
+        return max_workers()
+    return workers
 
 
 def add_workers_arg(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
                     what: str = 'DataLoader worker processes') -> None:
     """--workers N|auto, default auto (None) on every command; resolve_workers turns it into N."""
     parser.add_argument('--workers', type=workers_arg, default=None, metavar='N|auto',
-                        help=f'{what} (default: {AUTO_WORKERS_RULE}; {default_workers()} here)')
+                        help=f'{what} (default: {AUTO_WORKERS_RULE}; {default_workers()} here; more than '
+                             f'{WORKERS_PER_CORE} per usable core is clamped to that)')
 
 
 def add_batch_size_arg(parser: argparse.ArgumentParser | argparse._ArgumentGroup, default: int = 32,
                        help: str = 'batch size') -> None:
-    """--batch-size N (aliases --batch_size, -b; dest batch_size), an integer >= 1."""
-    parser.add_argument('--batch-size', '--batch_size', '-b', dest='batch_size', type=positive_int,
-                        default=default, metavar='N', help=f'{help} (default: %(default)s)')
+    """--batch-size N (aliases --batch_size, -b; dest batch_size), an integer in 1..MAX_BATCH_SIZE."""
+    parser.add_argument('--batch-size', '--batch_size', '-b', dest='batch_size', type=batch_size_int,
+                        default=default, metavar='N',
+                        help=f'{help}, 1..{MAX_BATCH_SIZE} (default: %(default)s)')
 
 
 def add_seed_arg(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
@@ -157,6 +177,25 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f'must be an integer >= 1, got {text}')
     return value
+
+
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """argparse type: an integer in low..high (a too-big number is a usage error naming the flag, not
+    a crash or a fork bomb later)."""
+    def parse(text: str) -> int:
+        value = _int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f'must be an integer in {low}..{high}, got {text}')
+        return value
+
+    parse.__name__ = f'integer in {low}..{high}'  # what argparse calls the type in its messages
+    return parse
+
+
+batch_size_int = int_in(1, MAX_BATCH_SIZE)
+frames_per_video_int = int_in(1, MAX_FRAMES_PER_VIDEO)
+bootstrap_int = int_in(1, MAX_BOOTSTRAP)
+crop_size_int = int_in(8, MAX_CROP_SIZE)
 
 
 def _float(text: str) -> float:

@@ -19,7 +19,7 @@ from fmd.core.atomic_io import atomic_write
 from fmd.models.mask_head import MaskedDetector, predict_masks
 
 PART_COLUMNS = ('left_eye', 'right_eye', 'nose', 'mouth', 'rest')
-MASK_SUFFIX = '_mask.png'  # annotated/<name>.png's mask overlay: annotated/<name>_mask.png
+MASK_SUFFIX = '_mask.png'  # annotated/<name>.jpg's mask overlay: annotated/<name>_mask.png
 MASK_COLORMAP = cv2.COLORMAP_VIRIDIS  # as detect's Grad-CAM overlays: perceptually uniform, colour-blind safe
 OVERLAY_ALPHA = 0.5
 
@@ -92,5 +92,5 @@ def save_mask_picture(annotated_path: str, crops: Sequence[np.ndarray], maps: Se
     path = Path(annotated_path)
     path = path.with_name(path.stem + MASK_SUFFIX)
     picture = mask_picture(crops, maps, scores)
-    atomic_write(path, lambda handle: picture.save(handle, format='PNG', optimize=True))
+    atomic_write(path, lambda handle: picture.save(handle, format='PNG', compress_level=1), fsync=False)
     return str(path)

@@ -29,14 +29,15 @@ from tqdm import tqdm
 from common import OUTPUT_DIR
 from fmd.core.atomic_io import CorruptLogError, atomic_write, atomic_write_json, check_json_list
 from fmd.core.cli import (
+    MAX_BOOTSTRAP,
     add_batch_size_arg,
     add_compile_arg,
     add_out_dir_arg,
     add_progress_arg,
     add_seed_arg,
     add_workers_arg,
+    bootstrap_int,
     check_out_dir,
-    positive_int,
     resolve_workers,
     run_cli,
     use_agg_backend,
@@ -84,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                     f'{EVALUATION_NAMES[0]} (the rows) and {EVALUATION_NAMES[1]} (the table)')
     parser.add_argument('--figure', default=str(CROSS_DATASET_FIGURE),
                         help='AUC heat map (default: %(default)s)')
-    parser.add_argument('--bootstrap', type=positive_int, default=DEFAULT_BOOTSTRAP,
-                        help='bootstrap resamples for the AUC intervals (default: %(default)s)')
+    parser.add_argument('--bootstrap', type=bootstrap_int, default=DEFAULT_BOOTSTRAP,
+                        help=f'bootstrap resamples for the AUC intervals, 1..{MAX_BOOTSTRAP} '
+                             '(default: %(default)s)')
     add_seed_arg(parser, 'bootstrap seed')
     add_workers_arg(parser)
     add_batch_size_arg(parser, help='images per model batch')

@@ -168,8 +168,7 @@ class CodedFakes:
 def coded_fakes(dataset: FacesDataset, folder: Path) -> CodedFakes | str:
     """The coded fakes with landmarks (landmarks.npz in `folder` or the dataset folder above it), or
     why there are none."""
-    from PIL import Image
-
+    from fmd.core.images import open_image
     from fmd.data.landmarks import read_landmarks
 
     fakes = [(i, path, code) for i in range(len(dataset)) for path, label in [dataset.image_path(i)]
@@ -189,7 +188,7 @@ def coded_fakes(dataset: FacesDataset, folder: Path) -> CodedFakes | str:
         return f'{npz} has landmarks for none of its {len(fakes)} coded fakes'
     shapes = []
     for _, path, _, _ in found:
-        with Image.open(path) as image:
+        with open_image(path) as image:  # a bomb or broken file: one ImageReadError naming it
             shapes.append((image.height, image.width))
     return CodedFakes([i for i, *_ in found], [c for _, _, c, _ in found], [p for *_, p in found], shapes,
                       len(fakes) - len(found))

@@ -22,11 +22,15 @@ from pathlib import Path
 from fmd.core.cli import (
     EXIT_ERROR,
     EXIT_USAGE,
+    MAX_CROP_SIZE,
+    MAX_FRAMES_PER_VIDEO,
     add_out_dir_arg,
     add_progress_arg,
     add_seed_arg,
     add_workers_arg,
+    crop_size_int,
     error_line,
+    frames_per_video_int,
     resolve_workers,
 )
 from fmd.data import face_crop
@@ -58,13 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--split', type=float, nargs=3, default=[0.6, 0.2, 0.2],
                         metavar=('TRAIN', 'VAL', 'TEST'),
                         help='fractions of the groups for train, val and test (default: 0.6 0.2 0.2)')
-    parser.add_argument('--frames-per-video', type=int, default=8,
-                        help='evenly spaced frames taken from each video (default: %(default)s)')
+    parser.add_argument('--frames-per-video', type=frames_per_video_int, default=8,
+                        help=f'evenly spaced frames taken from each video, 1..{MAX_FRAMES_PER_VIDEO} '
+                             '(default: %(default)s)')
     parser.add_argument('--margin', type=float, default=DEFAULT_MARGIN,
                         help='the face box is enlarged this many times (default: %(default)s, as in '
                              'FaceForensics++)')
-    parser.add_argument('--size', type=int, default=DEFAULT_SIZE,
-                        help='side of the square PNGs (default: %(default)s)')
+    parser.add_argument('--size', type=crop_size_int, default=DEFAULT_SIZE,
+                        help=f'side of the square PNGs, 8..{MAX_CROP_SIZE} (default: %(default)s)')
     parser.add_argument('--detector', default=DEFAULT_DETECTOR, choices=DETECTORS,
                         help='hog: dlib HOG (fast); cnn: dlib CNN (finds more faces, ~70x slower on CPU); '
                              'none: centre square, for inputs already cropped (default: %(default)s)')

@@ -3,7 +3,9 @@ was saved from. Reading the files is fmd.core.checkpoint_files."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,9 +34,46 @@ def load_checkpoint(model: nn.Module, checkpoint_path: str | os.PathLike, model_
     if problems:
         raise CheckpointMismatchError(
             f'{path} is not a {model_name} checkpoint: {"; ".join(problems)}. '
-            f'Pass the checkpoint that train_main.py wrote for -m {model_name}.')
+            f'Pass a checkpoint that train_main.py wrote for {model_name}.')
     model.load_state_dict(checkpoint['model'])
     return checkpoint
+
+
+RESUMABLE_KEYS = ('epoch', 'model', 'optimizer', 'scaler', 'record', 'best', 'stale_epochs', 'rng')
+
+
+def check_resumable(state: Mapping, path: str | os.PathLike, model: nn.Module,
+                    optimizer: torch.optim.Optimizer, run: Any) -> None:
+    """Before `train_main.py --resume` loads anything: CheckpointMismatchError, naming the file and what
+    to do, when the interrupted state at `path` belongs to another run: another model, dataset or
+    optimizer in its record (`run` has model_name, dataset_name, optimizer_name: trainer's
+    LoggingParameters), weights that do not fit `model`, or an optimizer state of another shape."""
+    advice = ('resume with the flags that run was started with, or start this run without --resume '
+              '(the file is then replaced after its first epoch).')
+    missing = [key for key in RESUMABLE_KEYS if key not in state]
+    if missing:
+        raise CheckpointMismatchError(f'--resume: {path} is not the resumable state of an interrupted '
+                                      f'run (no {", ".join(missing)}); start without --resume.')
+    expected = {'model': run.model_name, 'dataset': run.dataset_name, 'optimizer': run.optimizer_name}
+    record = state['record'] if isinstance(state['record'], Mapping) else {}
+    saved_optimizer = record.get('optimizer')
+    found = {'model': record.get('model'), 'dataset': record.get('dataset'),
+             'optimizer': saved_optimizer.get('name') if isinstance(saved_optimizer, Mapping) else None}
+    differ = [f'{key} {found[key]}' for key, value in expected.items() if found[key] not in (None, value)]
+    if differ:
+        this_run = ', '.join(f'{key} {value}' for key, value in expected.items())
+        raise CheckpointMismatchError(f'--resume: {path} was left by a run of {", ".join(differ)}, not by '
+                                      f'this run ({this_run}); {advice}')
+    problems = state_dict_problems(model.state_dict(), state['model'])
+    if problems:
+        raise CheckpointMismatchError(f'--resume: {path} does not fit {run.model_name}: {len(problems)} '
+                                      f'problems with its weights (first: {problems[0]}); {advice}')
+    saved = state['optimizer'] if isinstance(state['optimizer'], Mapping) else {}
+    groups = [len(group.get('params', ())) for group in saved.get('param_groups', ())
+              if isinstance(group, Mapping)]
+    if groups != [len(group['params']) for group in optimizer.param_groups]:
+        raise CheckpointMismatchError(f'--resume: the optimizer state in {path} does not fit this run\'s '
+                                      f'{run.optimizer_name} ({groups} tensors per group); {advice}')
 
 
 def load_trained_model(path: str | os.PathLike, device: torch.device,
@@ -48,7 +87,9 @@ def load_trained_model(path: str | os.PathLike, device: torch.device,
     saved_name = checkpoint.get('model_name')
     if model_name is None:
         if saved_name is None:
-            raise CheckpointError(f'{path} does not record its model_name; pass the model with -m.')
+            raise CheckpointError(f'{path} does not record which model it holds (no model_name key), so '
+                                  'the model cannot be built from it; pass a checkpoint that train_main.py '
+                                  'wrote (it records model_name).')
         model_name = saved_name
     model_name = canonical_model_name(model_name)
     model = build_model(model_name, pretrained=False)
