@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                                '--fakes self-blend (default: 0 = off, no head)')
     research.add_argument('--augment', default='assignment', choices=AUGMENT_PRESETS,
                           help='training augmentation preset (default: assignment = crop + flip)')
+    research.add_argument('--freeze-blocks', type=positive_int, default=None, metavar='N',
+                          help='keep the stem and the first N blocks of a pretrained backbone as they '
+                               'are (EfficientNetLite0: 16 blocks; default: train everything)')
     research.add_argument('--weight-decay', type=non_negative_float, default=0.0,
                           help='weight decay (default: 0; use with AdamW)')
     research.add_argument('--scheduler', default='none', choices=SCHEDULERS,
@@ -210,6 +213,20 @@ def attach_mask_head(model: nn.Module, memory_format: torch.memory_format) -> nn
     return masked
 
 
+def freeze_early_blocks(model: nn.Module, model_name: str, blocks: int) -> None:
+    """--freeze-blocks: the model's own freeze_early(blocks); a model without one, or too many
+    blocks, is a one-line usage error."""
+    freeze = getattr(model, 'freeze_early', None)
+    if freeze is None:
+        sys.exit(f'error: argument --freeze-blocks: {model_name} has no early blocks to freeze; use it '
+                 'with EfficientNetLite0')
+    try:
+        freeze(blocks)
+    except ValueError as error:
+        sys.exit(f'error: argument --freeze-blocks: {error}')
+    print(f'Frozen: the stem and the first {blocks} blocks of {model_name}')
+
+
 def optimizer_hyperparameters(optimizer: torch.optim.Optimizer) -> dict:
     """The first param group without its parameters, as JSON-safe values."""
     group = {k: v for k, v in optimizer.param_groups[0].items() if k not in ('params', 'initial_lr')}
@@ -302,6 +319,8 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
     if args.require_pretrained and pretrained is False:
         sys.exit(f'error: --require-pretrained: {model_name} could not load its ImageNet weights '
                  '(see the warning above for where to put the file).')
+    if args.freeze_blocks:
+        freeze_early_blocks(model, model_name, args.freeze_blocks)
     model, memory_format, compiled = prepare_model(model, model_name, device, compile=args.compile)
     nof_params = get_nof_params(model)
     print(f'{model_name}: {nof_params:,} trainable parameters | {describe(memory_format, compiled)}')
@@ -326,6 +345,7 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
              'validation': splits.validation, 'mask_loss_weight': args.mask_loss_weight,
              'mask_head_params': get_nof_params(masked.head) if masked is not None else None,
              'weight_decay': args.weight_decay, 'scheduler': args.scheduler,
+             'freeze_blocks': args.freeze_blocks,
              'warmup_epochs': args.warmup_epochs if args.scheduler != 'none' else None,
              'class_weights': class_weights.tolist() if class_weights is not None else None,
              'patience': args.patience, 'resumed': args.resume, 'lr_find': lr_find,
