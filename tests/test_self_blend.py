@@ -25,6 +25,7 @@ from fmd.data.landmarks import (
 )
 from fmd.data.self_blend import (
     DEFAULT_SETTINGS,
+    INNER_FACE,
     PART_POINTS,
     WHOLE_FACE,
     blend_mask,
@@ -186,7 +187,7 @@ def test_the_mask_lies_within_the_bound_of_the_chosen_landmarks_hull(seed: int) 
     bound = move + scale + 4.0 + (25 // 2 + 1) / 0.75 + 2.0  # shift, scale, wobble, blur, rounding
     assert DEFAULT_SETTINGS.mask_bound() == pytest.approx(bound)
     assert distance[mask > 0].max() <= bound
-    assert parts == (WHOLE_FACE,) or set(parts) <= set(PART_POINTS)
+    assert parts in ((WHOLE_FACE,), (INNER_FACE,)) or set(parts) <= set(PART_POINTS)
 
 
 def test_the_bound_is_tight_enough_to_mean_something() -> None:
@@ -241,12 +242,18 @@ def test_same_generator_state_same_bytes_and_another_seed_another_blend() -> Non
     assert first.fake.tobytes() != other.fake.tobytes()
 
 
-def test_parts_are_whole_face_or_subsets_in_the_ciplab_proportions() -> None:
-    seen = [choose_parts(np.random.default_rng(s)) for s in range(200)]
+def test_regions_are_the_whole_face_the_inner_face_or_subsets_of_the_parts() -> None:
+    seen = [choose_parts(np.random.default_rng(s)) for s in range(400)]
     whole = sum(parts == (WHOLE_FACE,) for parts in seen)
-    assert 70 <= whole <= 130  # probability 1/2: 200 draws land within ~4 sd of 100
-    subsets = {parts for parts in seen if parts != (WHOLE_FACE,)}
+    inner = sum(parts == (INNER_FACE,) for parts in seen)
+    assert 120 <= whole <= 200  # probability 0.4: 400 draws land within ~4 sd of 160
+    assert 80 <= inner <= 160   # probability 0.3: within ~4 sd of 120
+    subsets = {parts for parts in seen if parts not in ((WHOLE_FACE,), (INNER_FACE,))}
+    assert all(set(parts) <= set(PART_POINTS) for parts in subsets)
     assert len(subsets) >= 10  # of the 15 non-empty subsets of 4 parts
+    points = np.arange(136, dtype=np.float32).reshape(68, 2)
+    np.testing.assert_array_equal(part_points(points, INNER_FACE), points[17:68])
+    np.testing.assert_array_equal(part_points(points, 'nose'), points[27:36])
 
 
 def test_bad_inputs_are_named() -> None:

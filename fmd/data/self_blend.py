@@ -34,7 +34,9 @@ PART_POINTS: dict[str, tuple[int, ...]] = {
     'mouth': tuple(range(48, 60)),
 }
 PARTS = tuple(PART_POINTS)
-WHOLE_FACE = 'face'  # the hull of all 68 points
+WHOLE_FACE = 'face'    # the hull of all 68 points
+INNER_FACE = 'inner'   # brows, eyes, nose and mouth (points 17-67): what face swaps replace
+REGION_POINTS = {INNER_FACE: tuple(range(17, 68)), **PART_POINTS}
 SIDE = 256           # the side of the faces the pixel ranges below are written for
 
 
@@ -42,8 +44,10 @@ SIDE = 256           # the side of the faces the pixel ranges below are written 
 class BlendSettings:
     """The ranges every random draw is taken from; pixel sizes are for 256x256 faces."""
 
-    # The region: the whole face, else a random non-empty set of PARTS (as in the ciplab composites).
-    whole_face_probability: float = 0.5
+    # The region: the whole face, the inner face, else a random non-empty set of PARTS (as in the
+    # ciplab composites).
+    whole_face_probability: float = 0.4
+    inner_face_probability: float = 0.3
     # The mask's shape (SBI): moved with the source, wobbled, eroded and blurred, then scaled.
     elastic_grid: int = 8                        # px between the displacement field's control points
     elastic_amplitude: float = 3.0               # px; each control point moves U(-a, a) along x and y
@@ -110,16 +114,19 @@ class BlendedPair:
 # ----------------------------------------------------------------------------- the mask
 
 def choose_parts(rng: np.random.Generator, settings: BlendSettings = DEFAULT_SETTINGS) -> tuple[str, ...]:
-    """('face',) or a non-empty subset of PARTS, as in the ciplab composites."""
-    if rng.random() < settings.whole_face_probability:
+    """('face',), ('inner',) or a non-empty subset of PARTS, as in the ciplab composites."""
+    draw = rng.random()
+    if draw < settings.whole_face_probability:
         return (WHOLE_FACE,)
+    if draw < settings.whole_face_probability + settings.inner_face_probability:
+        return (INNER_FACE,)
     code = int(rng.integers(1, 2 ** len(PARTS)))
     return tuple(part for bit, part in enumerate(PARTS) if code >> bit & 1)
 
 
 def part_points(landmarks: np.ndarray, part: str) -> np.ndarray:
-    """The landmarks of one part (all 68 for 'face')."""
-    return landmarks if part == WHOLE_FACE else landmarks[list(PART_POINTS[part])]
+    """The landmarks of one region: all 68 for 'face', else those REGION_POINTS names."""
+    return landmarks if part == WHOLE_FACE else landmarks[list(REGION_POINTS[part])]
 
 
 def hull_mask(points_per_part: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
