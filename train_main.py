@@ -271,7 +271,8 @@ class Splits:
 def load_splits(args: argparse.Namespace, data_root: Path, device: torch.device) -> Splits:
     """The splits as --fakes says, their decoded images cached up front."""
     # uint8 images, normalised per batch by the Trainer (performance.prepare_batch): same numbers.
-    test = load_dataset(args.dataset, 'test', data_root, uint8=True)
+    # a dataset of real faces only (fmd.prepare of real/ alone) has no test fakes to score
+    test = load_dataset(args.dataset, 'test', data_root, uint8=True, both_classes=args.fakes == 'dataset')
     if args.fakes == 'dataset':
         train = load_dataset(args.dataset, 'train', data_root, augment=args.augment, uint8=True)
         val = load_dataset(args.dataset, 'val', data_root, uint8=True)
