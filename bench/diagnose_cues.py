@@ -111,8 +111,14 @@ def shortcut_aucs(train: Path, n_pairs: int, code: Path | None, seed: int) -> di
     return {name: cue_auc(table[name], labels) for name in STATISTICS}
 
 
+def colours(labels: list[str]) -> dict[str, str]:
+    """One colour per label, the same across panels: an 'old' one orange, the others blue, green, purple."""
+    others = iter(['#1f77b4', '#2ca02c', '#9467bd', '#8c564b'])
+    return {label: '#ff7f0e' if 'old' in label.lower() else next(others) for label in labels}
+
+
 def plot(result: dict, out: Path) -> Path:
-    """Three panels of horizontal bars, one row per statistic."""
+    """Three panels of horizontal bars, one row per statistic; legends under the panels."""
     import matplotlib
 
     matplotlib.use('Agg')
@@ -120,37 +126,36 @@ def plot(result: dict, out: Path) -> Path:
 
     rows = list(STATISTICS)[::-1]
     y = np.arange(len(rows))
-    figure, axes = plt.subplots(1, 3, figsize=(14, 4.2), sharey=True)
+    figure, axes = plt.subplots(1, 3, figsize=(14, 5.0), sharey=True)
     axes[0].barh(y, [result['cue'][r] - 0.5 for r in rows], left=0.5, color='#555555')
-    axes[0].set_title(f'real fakes vs reals ({result["data"]})', fontsize=10)
-    axes[0].set_xlabel('AUC of the statistic alone (< 0.5: fakes lower)')
-    width = 0.8 / max(1, len(result['shortcut']))
-    for i, (label, aucs) in enumerate(result['shortcut'].items()):
-        axes[1].barh(y + (i - (len(result['shortcut']) - 1) / 2) * width, [aucs[r] - 0.5 for r in rows],
-                     height=width, left=0.5, label=label)
-    axes[1].set_title('training: self-blends vs their reals', fontsize=10)
-    axes[1].set_xlabel('AUC of the statistic alone')
-    width = 0.8 / max(1, len(result['detectors']))
-    for i, (label, detector) in enumerate(result['detectors'].items()):
-        axes[2].barh(y + (i - (len(result['detectors']) - 1) / 2) * width,
-                     [detector['follows'][r] for r in rows], height=width,
-                     label=f'{label} (AUC {detector["auc"]:.3f})')
-    axes[2].set_title('what the detector follows', fontsize=10)
-    axes[2].set_xlabel('Spearman r of P(fake) with the statistic, within class')
+    axes[0].set_title(f'the cue: real fakes vs reals ({result["data"]})', fontsize=10)
+    axes[0].set_xlabel('AUC of the statistic alone (< 0.5: the fakes lower)')
+    panels = ((axes[1], result['shortcut'], lambda v: [v[r] - 0.5 for r in rows], 0.5,
+               'the shortcut: self-blends vs their reals', 'AUC of the statistic alone', lambda k, v: k),
+              (axes[2], result['detectors'], lambda v: [v['follows'][r] for r in rows], 0.0,
+               'what each detector follows', 'Spearman r of P(fake) with the statistic, within class',
+               lambda k, v: f'{k} (AUC {v["auc"]:.3f})'))
+    for axis, entries, values, left, title, xlabel, legend in panels:
+        palette = colours(list(entries))
+        width = 0.8 / max(1, len(entries))
+        for i, (label, entry) in enumerate(entries.items()):
+            axis.barh(y + ((len(entries) - 1) / 2 - i) * width, values(entry), height=width, left=left,
+                      color=palette[label], label=legend(label, entry))
+        axis.set_title(title, fontsize=10)
+        axis.set_xlabel(xlabel)
+        if entries:
+            axis.legend(fontsize=8, loc='upper center', bbox_to_anchor=(0.5, -0.16), ncol=1, frameon=False)
     for axis, centre in zip(axes, (0.5, 0.5, 0.0), strict=True):
         axis.axvline(centre, color='black', linewidth=0.8)
         axis.grid(axis='x', alpha=0.3)
-    axes[1].set_xlim(0, 1)
     axes[0].set_xlim(0.2, 0.8)
-    axes[2].set_xlim(-1, 1)
+    axes[1].set_xlim(0.2, 0.8)
+    axes[2].set_xlim(-0.8, 0.8)
     axes[0].set_yticks(y, [NAMES[r] for r in rows])
-    for axis in axes[1:]:
-        if axis.get_legend_handles_labels()[0]:
-            axis.legend(fontsize=8, loc='lower right')
     figure.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
     path = out / 'self_blend_cues.png'
-    figure.savefig(path, dpi=80)
+    figure.savefig(path, dpi=80, bbox_inches='tight')
     return path
 
 
@@ -161,6 +166,7 @@ def main() -> None:
     parser.add_argument('--labels', nargs='*', default=None, help='a label per checkpoint')
     parser.add_argument('--train', type=Path, help='dataset with landmarks.npz whose train reals are blended')
     parser.add_argument('--blend-code', type=Path, help='another checkout whose self-blend to compare')
+    parser.add_argument('--blend-label', default='old recipe', help='legend of --blend-code\'s blends')
     parser.add_argument('--pairs', type=int, default=300, help='train reals blended (default: 300)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', type=Path, default=Path('out'), help='folder of the figure and JSON')
@@ -180,8 +186,8 @@ def main() -> None:
     if args.train is not None:
         result['shortcut']['this recipe'] = shortcut_aucs(args.train, args.pairs, None, args.seed)
         if args.blend_code is not None:
-            result['shortcut'][f'{args.blend_code.name}'] = shortcut_aucs(args.train, args.pairs,
-                                                                          args.blend_code, args.seed)
+            result['shortcut'][args.blend_label] = shortcut_aucs(args.train, args.pairs, args.blend_code,
+                                                                 args.seed)
     labels_given = args.labels or [Path(c).parent.parent.name for c in args.checkpoint]
     for label, checkpoint in zip(labels_given, args.checkpoint, strict=True):
         scores = detector_scores(checkpoint, spec.folder)
