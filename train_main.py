@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                                '--fakes self-blend (default: 0 = off, no head)')
     research.add_argument('--augment', default='assignment', choices=AUGMENT_PRESETS,
                           help='training augmentation preset (default: assignment = crop + flip)')
+    research.add_argument('--freeze-blocks', type=positive_int, default=None, metavar='N',
+                          help='keep the stem and the first N blocks of a pretrained backbone as they '
+                               'are (EfficientNetLite0: 16 blocks; default: train everything)')
     research.add_argument('--weight-decay', type=non_negative_float, default=0.0,
                           help='weight decay (default: 0; use with AdamW)')
     research.add_argument('--scheduler', default='none', choices=SCHEDULERS,
@@ -183,6 +186,20 @@ def attach_mask_head(model: nn.Module, memory_format: torch.memory_format, weigh
     return masked
 
 
+def freeze_early_blocks(model: nn.Module, model_name: str, blocks: int) -> None:
+    """--freeze-blocks: the model's own freeze_early(blocks); a model without one, or too many
+    blocks, is a one-line usage error."""
+    freeze = getattr(model, 'freeze_early', None)
+    if freeze is None:
+        sys.exit(f'error: argument --freeze-blocks: {model_name} has no early blocks to freeze; use it '
+                 'with EfficientNetLite0')
+    try:
+        freeze(blocks)
+    except ValueError as error:
+        sys.exit(f'error: argument --freeze-blocks: {error}')
+    print(f'Frozen: the stem and the first {blocks} blocks of {model_name}')
+
+
 def range_test(args: argparse.Namespace, run: RunId, model: nn.Module, train_dataset: Dataset,
                criterion: nn.Module, device: torch.device, workers: int,
                memory_format: torch.memory_format) -> RangeTest:
@@ -226,7 +243,8 @@ def load_splits(args: argparse.Namespace, data_root: Path, device: torch.device)
                                                      uint8_transform(args.augment), args.seed, IMAGE_SIZE,
                                                      with_masks=args.mask_loss_weight > 0)
         line += ' | '
-    test = load_dataset(args.dataset, 'test', data_root, uint8=True)
+    # a dataset of real faces only (fmd.prepare of real/ alone) has no test fakes to score
+    test = load_dataset(args.dataset, 'test', data_root, uint8=True, both_classes=args.fakes == 'dataset')
     validation = 'val reals and their self-blends' if args.fakes == 'self-blend' else 'the val split'
     workers, cache_line = prepare_datasets([*cached, test], device, args.workers,
                                            fill_workers=default_workers())
@@ -267,6 +285,8 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
     if args.require_pretrained and pretrained is False:
         sys.exit(f'error: --require-pretrained: {run.model} could not load its ImageNet weights '
                  '(see the warning above for where to put the file).')
+    if args.freeze_blocks:
+        freeze_early_blocks(model, run.model, args.freeze_blocks)
     model, memory_format, compiled = prepare_model(model, run.model, device, compile=args.compile)
     nof_params = get_nof_params(model)
     print(f'{run.model}: {nof_params:,} trainable parameters | {describe(memory_format, compiled)}')

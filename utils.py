@@ -50,11 +50,12 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
-def check_images(dataset: FacesDataset, size: int = IMAGE_SIZE) -> int:
+def check_images(dataset: FacesDataset, size: int = IMAGE_SIZE, both_classes: bool = True) -> int:
     """Read every image header: unreadable files are an ImageReadError naming the file, an empty
-    class is a ValueError; returns how many images are not size x size (they get resized)."""
+    class is a ValueError (an empty fake/ too unless not `both_classes`); returns how many images
+    are not size x size (they get resized)."""
     for names, class_name in ((dataset.real_image_names, 'real'), (dataset.fake_image_names, 'fake')):
-        if not names:
+        if not names and (both_classes or class_name == 'real'):
             raise ValueError(f'{Path(dataset.root_path) / class_name} has no images: every split '
                              'needs real and fake images (see docs/data.md).')
     other_size = 0
@@ -67,7 +68,7 @@ def check_images(dataset: FacesDataset, size: int = IMAGE_SIZE) -> int:
 
 def load_dataset(dataset_name: str, dataset_part: str,
                  data_root: str | os.PathLike | None = None, augment: str = 'assignment',
-                 uint8: bool = False) -> Dataset:
+                 uint8: bool = False, both_classes: bool = True) -> Dataset:
     """FacesDataset for one split (any dataset folder under the data root); train gets the
     `augment` preset (TRANSFORM_TRAIN by default), val/test TRANSFORM_TEST. Images of another size
     are resized to 256x256.
@@ -75,7 +76,8 @@ def load_dataset(dataset_name: str, dataset_part: str,
     uint8=True (for the Trainer and inference.predict, which normalise per batch with
     performance.prepare_batch): items are the preset's un-normalised uint8 3x256x256 tensors
     (torchvision decoding, presets.uint8_transform), the same pixels; presets without a uint8 form
-    ('forensic') keep their float output.
+    ('forensic') keep their float output. both_classes=False accepts an empty fake/ (the test split
+    of a dataset of real faces only, trained with self-blends).
     """
     root = resolve_data_root(data_root, announce=False)
     folder = split_dir(root, dataset_name, dataset_part)
@@ -86,7 +88,7 @@ def load_dataset(dataset_name: str, dataset_part: str,
     else:
         transform = train_transform(augment) if dataset_part == 'train' else TRANSFORM_TEST
         dataset = FacesDataset(str(folder), transform=transform, image_size=IMAGE_SIZE)
-    other_size = check_images(dataset)
+    other_size = check_images(dataset, both_classes=both_classes)
     if other_size:
         print(f'WARNING: {other_size} of {len(dataset)} images in {folder} are not '
               f'{IMAGE_SIZE}x{IMAGE_SIZE}; they are resized to {IMAGE_SIZE}x{IMAGE_SIZE}.',

@@ -9,9 +9,10 @@ every test set and this script groups its rows by (recipe, model, trained on, te
     python bench/recipe_table.py runs/evaluation.json
 
 Per group it prints the number of seeds, the test ROC AUC as mean ± standard deviation over the
-seeds with the lowest and highest bound of the seeds' own 95% bootstrap intervals, the balanced
-accuracy (mean ± sd, at P(fake) >= 0.5) and the accuracy. No figure is chosen here: the recipes
-were chosen on validation AUC before the test sets were scored.
+seeds, the 95% interval of that mean (Student's t over the seeds), the lowest and highest bound of
+the seeds' own 95% bootstrap intervals, how many seeds fmd.evaluate marked INVERTED (their whole
+interval below 0.5), the balanced accuracy (mean ± sd, at P(fake) >= 0.5) and the accuracy. No
+figure is chosen here: the recipes were chosen on validation AUC before the test sets were scored.
 """
 from __future__ import annotations
 
@@ -47,23 +48,37 @@ def percent_mean_sd(values: list[float]) -> str:
     return f'{statistics.fmean(values):.1f}% ± {spread}'
 
 
+def mean_interval(values: list[float]) -> str:
+    """'[0.601, 0.699]': the 95% t-interval of the mean over the seeds ('-' for one value)."""
+    if len(values) < 2:
+        return '-'
+    from scipy.stats import t
+
+    half = t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
+    mean = statistics.fmean(values)
+    return f'[{mean - half:.3f}, {mean + half:.3f}]'
+
+
 def table(rows: list[dict]) -> list[str]:
     """Markdown lines: one row per (recipe, model, trained on, tested on), sorted."""
     groups: dict[tuple[str, str, str, str], list[tuple[int, dict]]] = defaultdict(list)
     for row in rows:
         recipe, seed = recipe_and_seed(row['checkpoint'])
         groups[(row['model'], recipe, row['trained_on'], row['data_name'])].append((seed, row))
-    lines = ['| model | recipe | trained on | tested on | seeds | test AUC mean ± sd | '
-             'seeds\' 95% CIs span | balanced acc. | acc. |',
-             '|---|---|---|---|---|---:|---:|---:|---:|']
+    lines = ['| model | recipe | trained on | tested on | seeds | test AUC mean ± sd | 95% CI of the mean | '
+             'seeds\' 95% CIs span | INVERTED | balanced acc. | acc. |',
+             '|---|---|---|---|---|---:|---:|---:|---:|---:|---:|']
     for (model, recipe, trained_on, tested_on), members in sorted(groups.items()):
         members.sort(key=lambda item: item[0])
         runs = [row for _, row in members]
+        aucs = [row['auc'] for row in runs]
+        inverted = sum(bool(row.get('inverted')) for row in runs)
         low = min(row['auc_ci'][0] for row in runs)
         high = max(row['auc_ci'][1] for row in runs)
         lines.append(f'| {model} | {recipe} | {trained_on} | {tested_on} | '
                      f'{",".join(str(seed) for seed, _ in members)} | '
-                     f'{mean_sd([row["auc"] for row in runs])} | [{low:.3f}, {high:.3f}] | '
+                     f'{mean_sd(aucs)} | {mean_interval(aucs)} | [{low:.3f}, {high:.3f}] | '
+                     f'{inverted}/{len(runs)} | '
                      f'{percent_mean_sd([row["balanced_accuracy"] for row in runs])} | '
                      f'{percent_mean_sd([row["accuracy"] for row in runs])} |')
     return lines

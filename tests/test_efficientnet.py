@@ -216,3 +216,32 @@ def test_detect_scores_a_photo_and_draws_its_grad_cam(trained: Path, tmp_path: P
                                     device=CPU)
     assert result.model == 'EfficientNetLite0' and len(result.faces) == 1
     assert result.verdict in ('fake', 'real') and Path(result.annotated).is_file()
+
+
+def test_freezing_early_blocks_keeps_their_weights_and_statistics() -> None:
+    torch.manual_seed(0)
+    model = lite.EfficientNetLite0(2)
+    total = sum(p.numel() for p in model.parameters())
+    frozen_count = sum(p.numel() for m in (model.stem, *model.blocks[:5]) for p in m.parameters())
+    model.freeze_early(5)
+    assert get_nof_params(model) == total - frozen_count
+    model.train()
+    assert not model.stem.training and not model.blocks[4].training and model.blocks[5].training
+    frozen = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(('stem.', 'blocks.4.'))}
+    later = model.blocks[5].project.bn.running_mean.clone()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    loss = torch.nn.functional.cross_entropy(model(torch.randn(4, 3, 64, 64)), torch.tensor([0, 1, 0, 1]))
+    loss.backward()
+    optimizer.step()
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in frozen.items())
+    assert not torch.equal(model.blocks[5].project.bn.running_mean, later)
+    with pytest.raises(ValueError, match='16 blocks to freeze, not 17'):
+        lite.EfficientNetLite0(2).freeze_early(17)
+
+
+def test_freeze_blocks_needs_a_model_that_has_them(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    model = build_model('SimpleNet', pretrained=False)
+    with pytest.raises(SystemExit) as stop:
+        train_main.freeze_early_blocks(model, 'SimpleNet', 3)
+    assert str(stop.value.code) == ('error: argument --freeze-blocks: SimpleNet has no early blocks to '
+                                    'freeze; use it with EfficientNetLite0')

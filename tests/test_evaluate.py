@@ -19,7 +19,14 @@ from fmd.core.inference import fake_probability, predict
 from fmd.core.registry import build_model
 from fmd.data.presets import TRANSFORM_TEST
 from fmd.evaluate.specs import parse_data_spec
-from fmd.evaluate.tables import checkpoint_file_labels, distinct_labels, evaluation_markdown
+from fmd.evaluate.tables import (
+    INVERTED_WARNING,
+    checkpoint_file_labels,
+    distinct_labels,
+    evaluation_markdown,
+    inverted_interval,
+    inverted_lines,
+)
 from helpers import PROJECT_ROOT, make_split, run_script, script_command
 from utils import load_trained_model
 
@@ -128,6 +135,7 @@ def test_row_metrics_equal_independent_computations(evaluation: tuple, eval_root
             assert row['balanced_accuracy'] == pytest.approx(100 * np.mean(recalls))
             assert row['accuracy'] == pytest.approx(100 * np.mean(predicted == labels))
             assert row['auc_ci'][0] <= row['auc'] <= row['auc_ci'][1]
+            assert row['inverted'] is (row['auc_ci'][1] < 0.5)
 
 
 def test_validation_threshold_from_the_checkpoint_or_its_own_val_split(evaluation: tuple, eval_root: Path,
@@ -254,3 +262,19 @@ def test_checkpoint_file_labels_add_folders_only_until_they_differ() -> None:
         seeds[2]: 'checkpoints/ciplab_BonusNet_Adam.pt'}
     assert checkpoint_file_labels(['a/x.pt', 'b/y.pt']) == {'a/x.pt': 'x.pt', 'b/y.pt': 'y.pt'}
     assert checkpoint_file_labels(['x.pt', 'x.pt']) == {'x.pt': 'x.pt'}
+
+
+def test_an_interval_wholly_below_chance_is_marked_inverted_never_flipped() -> None:
+    assert inverted_interval([0.30, 0.499]) and not inverted_interval([0.45, 0.5])
+    base = {'model': 'BonusNet', 'trained_on': 'dfdc+self-blend', 'split': 'test', 'n_real': 4, 'n_fake': 4,
+            'ap': 0.4, 'eer': 0.6, 'accuracy': 40.0, 'balanced_accuracy': 40.0}
+    rows = [{**base, 'checkpoint': 'a.pt', 'data': 'd/swaps', 'data_name': 'swaps', 'auc': 0.31,
+             'auc_ci': [0.25, 0.38], 'inverted': True},
+            {**base, 'checkpoint': 'a.pt', 'data': 'd/other', 'data_name': 'other', 'auc': 0.47,
+             'auc_ci': [0.40, 0.55], 'inverted': False}]
+    markdown = evaluation_markdown(rows)
+    assert '| 0.310 [0.250, 0.380] **INVERTED** |' in markdown
+    assert '| 0.470 [0.400, 0.550] |' in markdown and markdown.count('**INVERTED**') == 1
+    assert inverted_lines(rows) == [f'INVERTED: a.pt on swaps:test: AUC 0.310 [0.250, 0.380]: '
+                                    f'{INVERTED_WARNING}.']
+    assert f'- {inverted_lines(rows)[0]}' in markdown

@@ -157,6 +157,20 @@ def test_detector_none_end_to_end_keeps_cropped_inputs(tmp_path: Path) -> None:
         assert np.array_equal(output, pixels[row['source']])
 
 
+def test_real_faces_alone_make_a_dataset_with_empty_fake_folders(tmp_path: Path) -> None:
+    """SRC with real/ only (faces to train self-blends on): every split's fake/ exists and is empty."""
+    rng = np.random.default_rng(3)
+    (tmp_path / 'src' / 'real').mkdir(parents=True)
+    for i in range(5):
+        pixels = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / 'src' / 'real' / f'{i}.png')
+    assert prepare(tmp_path / 'src', tmp_path / 'out', '--detector', 'none') == 0
+    rows = manifest(tmp_path / 'out' / 'faces')
+    assert len(rows) == 5 and {row['label'] for row in rows} == {'0'}
+    for split in ('train', 'val', 'test'):
+        assert list((tmp_path / 'out' / 'faces' / split / 'fake').iterdir()) == []
+
+
 def test_unknown_detector_names_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="unknown detector 'mtcnn'; choose one of hog, cnn, none"):
         face_crop.get_detector('mtcnn')
@@ -457,7 +471,7 @@ def test_interrupt_leaves_no_dataset_and_no_temp_folder(src: Path, tmp_path: Pat
 
 @pytest.mark.parametrize('args, message', [
     (['{missing}', '{out}', '--name', 'x'], 'error: SRC {missing} does not exist'),
-    (['{empty}', '{out}', '--name', 'x'], 'must hold real/ and fake/ folders'),
+    (['{empty}', '{out}', '--name', 'x'], 'must hold a real/ folder'),
     (['{src}', '{out}', '--name', 'x', '--split', '0.5', '0.5', '0.5'], '--split needs three fractions'),
     (['{src}', '{out}', '--name', 'x', '--group-by', 'regex:id'], 'needs a capture group'),
     (['{src}', '{out}', '--name', 'x', '--group-by', r'regex:(zz\d)'], 'matches no group in any'),

@@ -131,18 +131,20 @@ def test_recipe_table_gives_mean_and_sd_over_seeds_per_group(tmp_path: Path) -> 
                 'auc_ci': list(ci), 'balanced_accuracy': balanced, 'accuracy': 50.0}
 
     rows = [row('real', 2, 0.70, (0.65, 0.75), 60.0), row('real', 0, 0.60, (0.55, 0.66), 56.0),
-            row('real', 1, 0.65, (0.58, 0.71), 58.0), row('assignment', 0, 0.55, (0.50, 0.61), 51.0)]
+            row('real', 1, 0.65, (0.58, 0.71), 58.0), row('assignment', 0, 0.45, (0.40, 0.49), 51.0)]
+    rows[-1]['inverted'] = True
     evaluation = tmp_path / 'evaluation.json'
     evaluation.write_text(json.dumps(rows))
     result = subprocess.run([sys.executable, str(PROJECT_ROOT / 'bench' / 'recipe_table.py'),
                              str(evaluation)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    # sample sd of 0.60, 0.65, 0.70 = 0.05; of 56, 58, 60 = 2.0
-    assert lines[2] == ('| BonusNet | assignment | ciplab | ciplab | 0 | 0.550 ± - | [0.500, 0.610] | '
-                        '51.0% ± - | 50.0% ± - |')
-    assert lines[3] == ('| BonusNet | real | ciplab | ciplab | 0,1,2 | 0.650 ± 0.050 | [0.550, 0.750] | '
-                        '58.0% ± 2.0 | 50.0% ± 0.0 |')
+    # sample sd of 0.60, 0.65, 0.70 = 0.05; of 56, 58, 60 = 2.0; the mean's 95% interval:
+    # 0.65 ± t(0.975, 2) * 0.05 / sqrt(3) = 0.65 ± 4.302653 * 0.028868 = 0.65 ± 0.124208
+    assert lines[2] == ('| BonusNet | assignment | ciplab | ciplab | 0 | 0.450 ± - | - | [0.400, 0.490] | '
+                        '1/1 | 51.0% ± - | 50.0% ± - |')
+    assert lines[3] == ('| BonusNet | real | ciplab | ciplab | 0,1,2 | 0.650 ± 0.050 | [0.526, 0.774] | '
+                        '[0.550, 0.750] | 0/3 | 58.0% ± 2.0 | 50.0% ± 0.0 |')
     evaluation.write_text(json.dumps([{**rows[0], 'checkpoint': 'runs/unnamed/checkpoints/x.pt'}]))
     bad = subprocess.run([sys.executable, str(PROJECT_ROOT / 'bench' / 'recipe_table.py'),
                           str(evaluation)], capture_output=True, text=True, timeout=60)

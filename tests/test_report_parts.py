@@ -153,3 +153,20 @@ def test_help_is_quick_to_reach_and_names_out() -> None:
                             env=script_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert '--out DIR, --out-dir DIR' in result.stdout
+
+
+def test_the_appendix_lists_fmd_evaluate_rows_and_warns_of_an_inverted_one(tmp_path: Path) -> None:
+    from fmd.reporting.front_matter import cross_dataset
+
+    common = {'checkpoint': 'runs/a.pt', 'trained_on': 'dfdc+self-blend', 'split': 'test'}
+    rows = [{**common, 'data': 'x/swaps', 'data_name': 'swaps', 'auc': 0.3, 'auc_ci': [0.25, 0.36],
+             'inverted': True},
+            {**common, 'data': 'x/faces', 'data_name': 'faces', 'auc': 0.7, 'auc_ci': [0.62, 0.78],
+             'inverted': False}]
+    doc = Document()
+    cross_dataset(doc, rows)
+    text = to_markdown(doc, tmp_path)
+    assert '| a.pt | dfdc+self-blend | swaps:test | 0.300 [0.250, 0.360] | INVERTED |' in text
+    assert '| a.pt | dfdc+self-blend | faces:test | 0.700 [0.620, 0.780] | – |' in text
+    assert '- **INVERTED: a.pt on swaps:test: AUC 0.300 [0.250, 0.360]: the detector ranks these fakes as ' \
+           'more real than the reals' in text

@@ -116,8 +116,8 @@ RESULT_KEYS = ['model', 'dataset', 'optimizer', 'train_loss', 'train_acc', 'val_
                'test_loss', 'test_acc']
 CONFIG_KEYS = ['workers', 'select_by', 'seed', 'batch_size', 'epochs', 'nof_params', 'device', 'data_root',
                'threads', 'augment', 'fakes', 'validation', 'mask_loss_weight', 'mask_head_params',
-               'weight_decay', 'scheduler', 'warmup_epochs', 'class_weights', 'patience', 'resumed',
-               'lr_find', 'stop_on_collapse', 'world_size', 'backend', 'memory_format', 'compiled']
+               'weight_decay', 'scheduler', 'freeze_blocks', 'warmup_epochs', 'class_weights', 'patience',
+               'resumed', 'lr_find', 'stop_on_collapse', 'world_size', 'backend', 'memory_format', 'compiled']
 EPOCH_KEYS = ['epoch_seconds', 'lr', 'collapsed', 'best_epoch']
 
 

@@ -1,8 +1,9 @@
 """Real faces beside their self-blend masks and fakes: <out>/self_blend_examples.png.
 
 `python -m fmd.data.plot_self_blend DATASET [--split train] [--rows 4] [--seed 0] [--out docs]` draws
-the first faces of DATASET/<split>/real/ that have landmarks (DATASET/landmarks.npz): the face with
-its 68 points, the blend mask, the self-blended fake and the difference between the two.
+the first faces of DATASET/<split>/real/ that have landmarks (DATASET/landmarks.npz): the pair's
+real (the face, or the face after the source-target change) with the 68 points, the blend mask, the
+self-blended fake and the difference between the two.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from fmd.data.landmarks import LANDMARKS_FILE, read_landmarks
-from fmd.data.self_blend import blend, blend_mask, blend_source
+from fmd.data.self_blend import self_blend
 
 DEFAULT_OUT = 'docs'  # --out: a folder
 FIGURE_NAME = 'self_blend_examples.png'  # the file written inside it
@@ -32,11 +33,9 @@ def draw(dataset: Path, split: str, rows: int, seed: int, out: str) -> Path:
         raise ValueError(f'{dataset / LANDMARKS_FILE} has no {split}/real/ face with landmarks')
     figure, axes = plt.subplots(len(chosen), 4, figsize=(10, 2.6 * len(chosen)), squeeze=False)
     for row, rel in enumerate(chosen):
-        face, points = read_image_rgb(dataset / rel), landmarks.points[rel]
-        rng = np.random.default_rng([seed, row])
-        mask, parts = blend_mask(points, face.shape[:2], rng)
-        source = blend_source(face, rng)
-        fake = blend(face, source, mask)
+        points = landmarks.points[rel]
+        pair = self_blend(read_image_rgb(dataset / rel), points, np.random.default_rng([seed, row]))
+        face, mask, fake, parts = pair.real, pair.mask, pair.fake, pair.parts
         difference = np.abs(fake.astype(np.int16) - face).sum(axis=2)
         axes[row, 0].imshow(face)
         axes[row, 0].scatter(points[:, 0], points[:, 1], s=4, c='#ffb000')
@@ -47,7 +46,7 @@ def draw(dataset: Path, split: str, rows: int, seed: int, out: str) -> Path:
         figure.colorbar(diff, ax=axes[row, 3], fraction=0.046, label='|fake - real| (sum of RGB)')
         axes[row, 0].set_ylabel(Path(rel).name, fontsize=8)
         axes[row, 2].set_xlabel('parts: ' + ', '.join(parts), fontsize=8)
-    for column, title in enumerate(('real face + 68 landmarks', 'mask', 'self-blended fake',
+    for column, title in enumerate(('real (of the pair) + 68 landmarks', 'mask', 'self-blended fake',
                                     'difference')):
         axes[0, column].set_title(title, fontsize=10)
     for axis in axes.flat:

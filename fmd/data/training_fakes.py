@@ -17,6 +17,7 @@ at MASK_SIZE (the blend mask for a self-blend, zeros for a real), cut and flippe
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +48,16 @@ class RealFacesDataset(FacesDataset):
 
 
 class SelfBlendDataset(Dataset):
-    """`base`'s real images as themselves (label 0), then the self-blends of those with landmarks
-    (label 1), then `base`'s own fakes (label 1) when it has any. Items are (uint8 3xHxW tensor
-    (HWC in memory) after `transform`, label), plus a float 1xMASK_SIZExMASK_SIZE manipulation mask
-    when `with_masks` (only without dataset fakes: their masks are unknown)."""
+    """`base`'s real images (label 0), then the self-blends of those with landmarks (label 1), then
+    `base`'s own fakes (label 1) when it has any. Items are (uint8 3xHxW tensor (HWC in memory) after
+    `transform`, label), plus a float 1xMASK_SIZExMASK_SIZE manipulation mask when `with_masks` (only
+    without dataset fakes: their masks are unknown).
+
+    A real with landmarks is the real of its pair (`fmd.data.self_blend.self_blend`): the same draws
+    make its blend, so the two share every whole-image change. Every other image goes through the
+    same kind of draws alone (`unblended`)."""
+
+    PAIR_CACHE = 256  # pairs kept for the other half of the pair: each pair is made once per epoch
 
     def __init__(self, base: FacesDataset, landmarks: dict[str, np.ndarray], split: str, seed: int,
                  transform=None, epoch: int = VALIDATION_EPOCH, with_masks: bool = False):
@@ -59,12 +66,14 @@ class SelfBlendDataset(Dataset):
         self.n_real = len(base.real_image_names)
         keys = [f'{split}/real/{name}' for name in base.real_image_names]
         self.blended = [i for i, key in enumerate(keys) if key in landmarks]  # base indices
+        self.pair_of = {base_index: k for k, base_index in enumerate(self.blended)}
         self.points = [np.asarray(landmarks[keys[i]], dtype=np.float32) for i in self.blended]
         self.without_landmarks = [keys[i] for i in range(self.n_real) if keys[i] not in landmarks]
         self.n_fake = len(base.fake_image_names)
         if with_masks and self.n_fake:
             raise ValueError('manipulation masks need --fakes self-blend: the masks of the '
                              "dataset's own fakes are unknown")
+        self._pairs: OrderedDict = OrderedDict()
 
     def __len__(self) -> int:
         return self.n_real + len(self.blended) + self.n_fake
@@ -76,28 +85,46 @@ class SelfBlendDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         """Draw the next epoch's blends (Trainer calls it before each training epoch)."""
         self.epoch = epoch
+        self._pairs.clear()
 
     def blend_generator(self, base_index: int) -> np.random.Generator:
-        """The generator of one image's blend in this epoch."""
+        """The generator of one image's draws in this epoch (a pair's, or an unpaired image's)."""
         return np.random.default_rng([self.seed, self.epoch, base_index])
 
-    def __getitem__(self, index: int) -> tuple:
+    def pair(self, k: int):
+        """The k-th blended real's pair this epoch (a BlendedPair), made once and kept for its other
+        half (a bounded cache: a pair that fell out is made again, to the same bytes)."""
         from fmd.data.self_blend import self_blend
+
+        key = (self.epoch, k)
+        if key in self._pairs:
+            return self._pairs.pop(key)
+        base_index = self.blended[k]
+        made = self_blend(self.base[base_index][0].permute(1, 2, 0).numpy(), self.points[k],
+                          self.blend_generator(base_index))
+        self._pairs[key] = made
+        while len(self._pairs) > self.PAIR_CACHE:
+            self._pairs.popitem(last=False)
+        return made
+
+    def __getitem__(self, index: int) -> tuple:
+        from fmd.data.self_blend import unblended
 
         index = int(index)
         if not 0 <= index < len(self):
             raise IndexError(f'index {index} out of range for {len(self)} items')
         mask = None
-        if index < self.n_real:
-            image, label = self.base[index][0], 0
-        elif index < self.n_real + len(self.blended):
-            k = index - self.n_real
-            real = self.base[self.blended[k]][0]
-            fake, mask = self_blend(real.permute(1, 2, 0).numpy(), self.points[k],
-                                    self.blend_generator(self.blended[k]))
-            image, label = torch.from_numpy(fake).permute(2, 0, 1), 1
+        if index < self.n_real and index in self.pair_of:
+            pixels, label = self.pair(self.pair_of[index]).real, 0
+        elif index < self.n_real or index >= self.n_real + len(self.blended):
+            base_index = index if index < self.n_real else index - len(self.blended)
+            pixels = unblended(self.base[base_index][0].permute(1, 2, 0).numpy(),
+                               self.blend_generator(base_index))
+            label = int(index >= self.n_real)
         else:
-            image, label = self.base[index - len(self.blended)][0], 1
+            made = self.pair(index - self.n_real)
+            pixels, mask, label = made.fake, made.mask, 1
+        image = torch.from_numpy(pixels).permute(2, 0, 1)
         if not self.with_masks:
             return (self.transform(image) if self.transform is not None else image), label
         return masked_item(image, mask, label, self.transform)

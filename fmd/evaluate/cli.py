@@ -55,7 +55,7 @@ from fmd.core.metrics import (
 )
 from fmd.core.runs import CROSS_DATASET_FIGURE, EVALUATION_JSON, training_set_name
 from fmd.data.data_root import resolve_data_root
-from fmd.evaluate.tables import evaluation_markdown, plot_auc_heatmap
+from fmd.evaluate.tables import evaluation_markdown, inverted_interval, inverted_lines, plot_auc_heatmap
 
 if TYPE_CHECKING:  # torch and the modules importing it load on first use: --help stays quick
     import torch
@@ -181,6 +181,7 @@ def evaluation_row(checkpoint_path: Path, checkpoint: dict, spec: DataSpec, scor
            **detection_summary(labels, p_fake, n_resamples=args.bootstrap, seed=args.seed,
                                what=str(spec.folder)),
            'bootstrap': {'n_resamples': args.bootstrap, 'seed': args.seed, 'level': CI_LEVEL}}
+    row['inverted'] = inverted_interval(row['auc_ci'])
     if groups is not None:
         row['group_auc'], row['n_groups'] = group_auc(labels, p_fake, groups, f'the groups of {spec.folder}')
     if threshold is not None:
@@ -257,6 +258,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     out = Path(args.out)
     markdown = evaluation_markdown(rows)
     print(markdown)
+    for line in inverted_lines(rows):
+        print(f'WARNING: {line}', file=sys.stderr)
     for path in (atomic_write_json(rows, out / EVALUATION_NAMES[0]),
                  atomic_write(out / EVALUATION_NAMES[1], lambda handle: handle.write(markdown), 'w')):
         print(f'wrote {path}')

@@ -16,13 +16,32 @@ from fmd.core.runs import EVALUATION_JSON
 from fmd.evaluate.localization import PART_MARGIN, PARTS
 
 MISSING = '–'
+INVERTED = 'INVERTED'
+INVERTED_WARNING = ('the detector ranks these fakes as more real than the reals: do not use it on this '
+                    'kind of manipulation')
 LEGEND = (
     'AUC: ROC AUC of P(fake) (positive = fake) with its stratified bootstrap 95% interval; AP: average '
     'precision; EER: equal error rate; acc. and bal. acc. (mean of the real and fake recalls) at '
     'P(fake) >= 0.5; "at val EER thr.": acc. / bal. acc. at the threshold where the checkpoint\'s own '
     'validation split has equal error rates; video AUC: AUC over the MANIFEST.csv groups (videos or '
     'source files), each scored by the mean P(fake) of its images, with the number of groups; '
-    'COLLAPSED: the collapse guard flagged the checkpoint\'s training run (docs/training_guards.md).')
+    'COLLAPSED: the collapse guard flagged the checkpoint\'s training run (docs/training_guards.md); '
+    f'{INVERTED}: the whole AUC interval lies below 0.5: {INVERTED_WARNING} (a warning only: the '
+    'scores are never flipped).')
+
+
+def inverted_interval(auc_ci: Sequence[float]) -> bool:
+    """True when an AUC's whole confidence interval lies below chance (0.5)."""
+    return auc_ci[1] < 0.5
+
+
+def inverted_lines(rows: Sequence[dict]) -> list[str]:
+    """One warning line per INVERTED row: checkpoint, data, AUC and interval, and what it means."""
+    data = data_labels(rows)
+    files = checkpoint_file_labels([row['checkpoint'] for row in rows])
+    return [f'{INVERTED}: {files[row["checkpoint"]]} on {data[row["data"]]}: AUC {row["auc"]:.3f} '
+            f'[{row["auc_ci"][0]:.3f}, {row["auc_ci"][1]:.3f}]: {INVERTED_WARNING}.'
+            for row in rows if row.get('inverted')]
 METHOD_LABELS = {'mask': 'mask head', 'grad_cam': 'Grad-CAM (fake)'}
 LOCALIZATION_LEGEND = (
     'Part localization on the fakes whose file names give the replaced parts (ciplab: left eye, right '
@@ -100,14 +119,17 @@ def evaluation_markdown(rows: Sequence[dict]) -> str:
         video = MISSING if row.get('group_auc') is None else f'{row["group_auc"]:.3f} ({row["n_groups"]})'
         trained = f'{row.get("model")} / {row.get("trained_on") or MISSING}'
         trained += ' (COLLAPSED)' if row.get('collapsed') else ''
+        verdict = f' **{INVERTED}**' if row.get('inverted') else ''
         lines.append(
             f'| {files[row["checkpoint"]]} | {trained} '
             f'| {data[row["data"]]} | {row["n_real"]} / {row["n_fake"]} '
-            f'| {row["auc"]:.3f} [{low:.3f}, {high:.3f}] | {_number(row["ap"])} '
+            f'| {row["auc"]:.3f} [{low:.3f}, {high:.3f}]{verdict} | {_number(row["ap"])} '
             f'| {_percent(100 * row["eer"])} | {_percent(row["accuracy"])} '
             f'| {_percent(row["balanced_accuracy"])} | {at_val} | {video} |')
     localization = localization_markdown(rows)
-    return '\n'.join(lines) + '\n\n' + LEGEND + '\n' + (f'\n{localization}' if localization else '')
+    warnings = ''.join(f'\n- {line}' for line in inverted_lines(rows))
+    return ('\n'.join(lines) + '\n\n' + LEGEND + '\n' + (f'{warnings}\n' if warnings else '')
+            + (f'\n{localization}' if localization else ''))
 
 
 def localization_markdown(rows: Sequence[dict]) -> str:
@@ -143,8 +165,9 @@ def plot_auc_heatmap(rows: Sequence[dict]) -> object:
         i, j = row_keys.index(row['checkpoint']), column_keys.index(row['data'])
         grid[i, j] = row['auc']
         low, high = row['auc_ci']
-        ax.text(j, i, f'{row["auc"]:.3f}\n[{low:.3f}, {high:.3f}]', ha='center', va='center', fontsize=9,
-                color='white' if abs(row['auc'] - 0.5) > 0.35 else 'black')
+        verdict = f'\n{INVERTED}' if row.get('inverted') else ''
+        ax.text(j, i, f'{row["auc"]:.3f}\n[{low:.3f}, {high:.3f}]{verdict}', ha='center', va='center',
+                fontsize=9, color='white' if abs(row['auc'] - 0.5) > 0.35 else 'black')
         if row.get('trained_on') and row.get('trained_on') == row.get('data_name'):
             ax.add_patch(Rectangle((j - 0.46, i - 0.46), 0.92, 0.92, fill=False, edgecolor='black',
                                    linewidth=2.5))

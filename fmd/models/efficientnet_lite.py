@@ -147,6 +147,26 @@ class EfficientNetLite0(nn.Module):
                 nn.init.kaiming_normal_(module.weight, mode='fan_out', nonlinearity='relu')
         self.pretrained = False
         self.pretrained_source: str | None = None
+        self.frozen_blocks = 0
+
+    def freeze_early(self, blocks: int) -> None:
+        """Stop training the stem and the first `blocks` MBConv blocks: no gradients, and their
+        BatchNorm statistics stay the ImageNet ones (train_main.py --freeze-blocks). Faster steps,
+        and the low-level features a small training set would otherwise wear out are kept."""
+        if not 0 < blocks <= len(self.blocks):
+            raise ValueError(f'EfficientNetLite0 has {len(self.blocks)} blocks to freeze, not {blocks}')
+        self.frozen_blocks = blocks
+        for module in (self.stem, *self.blocks[:blocks]):
+            module.requires_grad_(False)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> EfficientNetLite0:
+        """nn.Module.train, the frozen stem and blocks kept in eval mode."""
+        super().train(mode)
+        if self.frozen_blocks:
+            for module in (self.stem, *self.blocks[:self.frozen_blocks]):
+                module.eval()
+        return self
 
     def adapt_input(self, x: torch.Tensor) -> torch.Tensor:
         """Images normalised the project's way (presets.NORMALIZE_*) -> the checkpoint's scaling."""

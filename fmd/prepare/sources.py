@@ -45,13 +45,15 @@ def _walk_files(folder: Path) -> Iterator[Path]:
 
 
 def scan_sources(src: Path) -> tuple[list[tuple[str, int, str, int, int]], list[tuple[str, str]]]:
-    """(rel path, label, kind, size, mtime_ns) of every image and video; other files as skipped rows."""
-    missing = [f'{c}/' for c in CLASSES if not (src / c).is_dir()]
-    if missing:
-        raise PrepareError(f'SRC {src} must hold real/ and fake/ folders of images or videos '
-                           f'(missing: {", ".join(missing)})')
+    """(rel path, label, kind, size, mtime_ns) of every image and video; other files as skipped rows.
+    SRC may hold real/ alone: a dataset of real faces for `train_main.py --fakes self-blend`."""
+    if not (src / CLASSES[0]).is_dir():
+        raise PrepareError(f'SRC {src} must hold a real/ folder (and a fake/ one, unless the dataset is '
+                           'for --fakes self-blend) of images or videos')
     found, skipped = [], []
     for label, class_name in enumerate(CLASSES):
+        if label and not (src / class_name).is_dir():
+            continue
         count = 0
         for path in _walk_files(src / class_name):
             rel = path.relative_to(src).as_posix()

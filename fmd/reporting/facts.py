@@ -70,6 +70,7 @@ class Facts:
     bonus: dict | None
     saliency: dict[tuple[str, str], dict]
     missing: list[str] = field(default_factory=list)
+    evaluation: list[dict] = field(default_factory=list)  # fmd.evaluate's rows in out/, when run
 
     def run(self, dataset: str, model: str) -> RunFacts:
         """The run of `model` on `dataset`."""

@@ -1,4 +1,5 @@
-"""The first page (the run at a glance, the headline table) and the appendix (timings, missing inputs)."""
+"""The first page (the run at a glance, the headline table) and the appendix (timings, missing inputs,
+fmd.evaluate's rows when it was run)."""
 from __future__ import annotations
 
 import time
@@ -97,3 +98,22 @@ def appendix(doc: Document, facts: Facts) -> None:
     doc.heading(3, 'B. Missing inputs', anchor='appendix-b')
     unique = list(dict.fromkeys(facts.missing))
     doc.bullets([f'`{item}`' for item in unique]) if unique else doc.para('None: every input was found.')
+    if facts.evaluation:
+        cross_dataset(doc, facts.evaluation)
+
+
+def cross_dataset(doc: Document, rows: list[dict]) -> None:
+    """Appendix C: fmd.evaluate's rows (out/evaluation.json, when it was run), INVERTED rows warned."""
+    from fmd.evaluate.tables import INVERTED, checkpoint_file_labels, data_labels, inverted_lines
+
+    files = checkpoint_file_labels([row['checkpoint'] for row in rows])
+    data = data_labels(rows)
+    doc.heading(3, 'C. Cross-dataset evaluation (fmd.evaluate)', anchor='appendix-c')
+    doc.table(['checkpoint', 'trained on', 'evaluated on', 'AUC [95% CI]', 'verdict'],
+              [[files[row['checkpoint']], str(row.get('trained_on') or '–'), data[row['data']],
+                f'{row["auc"]:.3f} [{row["auc_ci"][0]:.3f}, {row["auc_ci"][1]:.3f}]',
+                INVERTED if row.get('inverted') else '–'] for row in rows],
+              f'every row of `{runs.EVALUATION_JSON}`', align='lllrl')
+    warnings = inverted_lines(rows)
+    if warnings:
+        doc.bullets([f'**{line}**' for line in warnings])

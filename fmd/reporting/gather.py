@@ -111,4 +111,15 @@ def gather(missing: list[str] | None = None) -> Facts:
     return Facts(runs=gathered, models=gather_models(), data=data,
                  split_counts=gather_split_counts(data), timings=gather_timings(missing),
                  bonus=bonus if isinstance(bonus, dict) else None, saliency=saliency,
-                 missing=missing)
+                 missing=missing, evaluation=gather_evaluation(missing))
+
+
+def gather_evaluation(missing: list[str]) -> list[dict]:
+    """fmd.evaluate's rows in out/evaluation.json ([] when it was not run; unreadable: noted missing)."""
+    from fmd.evaluate.tables import read_evaluation
+
+    try:
+        return read_evaluation()
+    except ValueError as error:
+        missing.append(f'{runs.EVALUATION_JSON} ({error})')
+        return []

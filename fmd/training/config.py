@@ -17,7 +17,7 @@ WITH_PRETRAINED = {'logged': lambda config: config.pretrained is not None}  # mo
 
 # The command-line settings from_args takes by name (the rest are measured or derived).
 SETTINGS = ('seed', 'batch_size', 'epochs', 'augment', 'fakes', 'mask_loss_weight', 'weight_decay',
-            'scheduler', 'patience', 'stop_on_collapse', 'select_by', 'amp')
+            'scheduler', 'freeze_blocks', 'patience', 'stop_on_collapse', 'select_by', 'amp')
 
 
 @dataclass
@@ -40,6 +40,7 @@ class TrainConfig:
     mask_head_params: int | None = None
     weight_decay: float | None = None
     scheduler: str | None = None
+    freeze_blocks: int | None = None      # early blocks kept at their ImageNet weights (--freeze-blocks)
     warmup_epochs: int | None = None      # of the cosine schedule; None without one
     class_weights: list[float] | None = None  # cross-entropy weights of (real, fake); None: unweighted
     patience: int | None = None           # stop after this many epochs without improvement; None: never
