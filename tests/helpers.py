@@ -99,6 +99,27 @@ FACE_SIZE = 95
 CANVAS = (640, 400)
 
 
+def one_line_exit(capsys, main, *args) -> tuple[int, str]:
+    """run_cli(main, *args) in this process as the console scripts run it: (exit code, last stderr
+    line), asserting no traceback; torch's thread count is restored (train_main.py sets it)."""
+    import torch
+
+    from fmd.core import cli
+
+    threads = torch.get_num_threads()
+    try:
+        code = cli.run_cli(main, *args)
+    except SystemExit as stop:  # sys.exit('error: ...') prints its message when the interpreter exits
+        code = stop.code
+    finally:
+        torch.set_num_threads(threads)
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err
+    if isinstance(code, str):
+        return 1, code
+    return code, err.strip().splitlines()[-1]
+
+
 @functools.cache
 def astronaut_top() -> np.ndarray:
     """The top 320 rows of skimage's astronaut photo (imported on first use: skimage is slow to load)."""

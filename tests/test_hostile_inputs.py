@@ -19,7 +19,7 @@ from fmd.core import cli
 from fmd.core.images import MAX_PIXELS, open_image
 from fmd.data import face_crop
 from fmd.training.checkpoints import CheckpointError, CheckpointMismatchError, load_trained_model
-from helpers import PROJECT_ROOT, script_env, untrained_checkpoints
+from helpers import PROJECT_ROOT, one_line_exit, script_env, untrained_checkpoints
 from utils import check_images
 
 BOMB_SIDE = 30_000  # 900,000,000 pixels in a 57-byte file
@@ -51,19 +51,6 @@ def bomb_root(data_root: Path, tmp_path: Path) -> Path:
     for split in ('train', 'test'):
         bomb(tmp_path / 'root' / 'fakes_dataset' / split / 'fake' / 'zz_bomb.png')
     return tmp_path / 'root'
-
-
-def one_line_exit(capsys: pytest.CaptureFixture, main, *args) -> tuple[int, str]:
-    """run_cli(main, *args) in this process as the console scripts run it: (exit code, last stderr line)."""
-    try:
-        code = cli.run_cli(main, *args)
-    except SystemExit as stop:  # sys.exit('error: ...') prints its message when the interpreter exits
-        code = stop.code
-    err = capsys.readouterr().err
-    assert 'Traceback' not in err
-    if isinstance(code, str):
-        return 1, code
-    return code, err.strip().splitlines()[-1]
 
 
 def test_the_pixel_limit_is_exact_and_both_pil_bomb_levels_are_one_error(tmp_path: Path) -> None:

@@ -16,10 +16,12 @@ import pytest
 import torch
 from PIL import Image
 
+import numerical_analysis
+import train_main
 from faces_dataset import read_rgb
 from fmd.core import atomic_io
 from fmd.data.data_root import resolve_data_root
-from helpers import PROJECT_ROOT, make_split, script_env
+from helpers import PROJECT_ROOT, make_split, one_line_exit, script_env
 from trainer import LoggingParameters, NonFiniteLossError, Trainer
 from utils import load_dataset
 
@@ -191,10 +193,14 @@ def test_non_finite_loss_stops_and_keeps_the_previous_checkpoint(data_root: Path
     assert len(json.loads((workdir / 'out' / 'fakes_dataset_Tiny_SGD.json').read_text())) == 1
 
 
-def test_huge_learning_rate_is_a_one_line_error(data_root: Path, tmp_path: Path) -> None:
-    result = run(*TRAIN, '-e', '3', '--lr', '1e30', '-o', 'SGD', '--data-root', str(data_root),
-                 cwd=tmp_path)
-    assert_one_line_error(result, 'training loss became', 'Lower --lr')
+def test_huge_learning_rate_is_a_one_line_error(data_root: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, line = one_line_exit(capsys, train_main.main, [*TRAIN[1:], '-e', '3', '--lr', '1e30', '-o', 'SGD',
+                                                         '--data-root', str(data_root)])
+    assert code == 1 and line.startswith('error: '), line
+    assert 'training loss became' in line and 'Lower --lr' in line, line
     assert not (tmp_path / 'checkpoints' / 'fakes_dataset_SimpleNet_SGD.pt').exists()
 
 
@@ -216,7 +222,8 @@ def copy_tiny(data_root: Path, target: Path) -> Path:
     ('truncated', ('Cannot read image', 'cut.png')),
 ])
 def test_bad_data_is_one_line_naming_the_file(data_root: Path, tmp_path: Path, damage: str,
-                                              fragments: tuple[str, ...]) -> None:
+                                              fragments: tuple[str, ...], monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture) -> None:
     root = copy_tiny(data_root, tmp_path / 'data')
     train = root / 'fakes_dataset' / 'train'
     if damage == 'no root':
@@ -237,21 +244,27 @@ def test_bad_data_is_one_line_naming_the_file(data_root: Path, tmp_path: Path, d
     elif damage == 'truncated':
         whole = (train / 'real' / 'real_000.png').read_bytes()
         (train / 'real' / 'cut.png').write_bytes(whole[:len(whole) // 2])
-    result = run(*TRAIN, '-e', '1', '--data-root', str(root), cwd=tmp_path)
-    assert_one_line_error(result, *fragments)
+    monkeypatch.chdir(tmp_path)  # in this process: the subprocess tests above prove the script path
+    code, line = one_line_exit(capsys, train_main.main, [*TRAIN[1:], '-e', '1', '--data-root', str(root)])
+    assert code == 1 and line.startswith('error: '), line
+    for fragment in fragments:
+        assert fragment in line, line
 
 
-def test_images_of_other_sizes_are_resized_with_one_warning(data_root: Path, tmp_path: Path) -> None:
+def test_images_of_other_sizes_are_resized_with_one_warning(data_root: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture) -> None:
     root = copy_tiny(data_root, tmp_path / 'data')
     rng = np.random.default_rng(0)
     for name, (width, height) in (('small.png', (64, 64)), ('wide.png', (1000, 300))):
         pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
         for split in ('train', 'test'):
             Image.fromarray(pixels).save(root / 'fakes_dataset' / split / 'fake' / name)
-    result = run(*TRAIN, '-e', '1', '--data-root', str(root), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr.count('are not 256x256; they are resized to 256x256') == 2  # train, test
-    assert 'WARNING: 2 of 8 images in' in result.stderr
+    monkeypatch.chdir(tmp_path)
+    train_main.main([*TRAIN[1:], '-e', '1', '--data-root', str(root)])
+    stderr = capsys.readouterr().err
+    assert stderr.count('are not 256x256; they are resized to 256x256') == 2  # train, test
+    assert 'WARNING: 2 of 8 images in' in stderr
 
 
 def test_sixteen_bit_png_is_scaled_to_eight_bits(tmp_path: Path) -> None:
@@ -272,7 +285,8 @@ def test_sixteen_bit_png_is_scaled_to_eight_bits(tmp_path: Path) -> None:
     ('no model', 'is not a training checkpoint'),
 ])
 def test_bad_checkpoint_files_are_one_line(trained_runs: Path, data_root: Path, tmp_path: Path,
-                                           content: bytes | str, fragment: str) -> None:
+                                           content: bytes | str, fragment: str,
+                                           capsys: pytest.CaptureFixture) -> None:
     path = tmp_path / 'bad.pt'
     if content == 'weights_only':
         torch.save({'model': {}, 'evil': Path('x')}, path)  # a pickled class weights_only refuses
@@ -280,9 +294,10 @@ def test_bad_checkpoint_files_are_one_line(trained_runs: Path, data_root: Path, 
         torch.save({'weights': torch.zeros(1)}, path)
     else:
         path.write_bytes(content)
-    result = run('numerical_analysis.py', '-m', 'SimpleNet', '--checkpoint', str(path), '-d', 'fakes_dataset',
-                 '--data-root', str(data_root), '--workers', '0', cwd=tmp_path)
-    assert_one_line_error(result, str(path), fragment)
+    code, line = one_line_exit(capsys, numerical_analysis.main,
+                               ['-m', 'SimpleNet', '--checkpoint', str(path), '-d', 'fakes_dataset',
+                                '--data-root', str(data_root), '--workers', '0'])
+    assert code == 1 and line.startswith('error: ') and str(path) in line and fragment in line, line
 
 
 def test_the_parent_folder_holding_both_datasets_is_found(tmp_path: Path,
@@ -308,14 +323,14 @@ def test_outputs_get_the_usual_permissions(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
 
 
-def test_a_corrupt_log_is_reported_before_training(trained_runs: Path, data_root: Path,
-                                                   tmp_path: Path) -> None:
+def test_a_corrupt_log_is_reported_before_training(trained_runs: Path, data_root: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture) -> None:
     (tmp_path / 'out').mkdir()
     (tmp_path / 'out' / f'{RUN}.json').write_text('{not json')
-    result = run(*TRAIN, '-e', '1', '--data-root', str(data_root), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    combined = result.stderr
-    assert 'is not valid JSON' in combined
+    monkeypatch.chdir(tmp_path)
+    train_main.main([*TRAIN[1:], '-e', '1', '--data-root', str(data_root)])
+    assert 'is not valid JSON' in capsys.readouterr().err
     backups = list((tmp_path / 'out').glob(f'{RUN}.json.corrupt-*'))
     assert len(backups) == 1 and backups[0].read_text() == '{not json'
     record = json.loads((tmp_path / 'out' / f'{RUN}.json').read_text())[-1]
