@@ -204,10 +204,13 @@ class Trainer:
                     break
                 stale_epochs = self._one_epoch(record, best, stale_epochs)
                 self.stop.check()
-                state = self._state(record, best, stale_epochs)
-                if self.distributed.is_main:
-                    atomic_torch_save(state, interrupted)
-                self.saved_epoch = self.epoch
+                # After the last epoch _finish writes the results at once (signals deferred), so its
+                # resumable state is only written when the collapse guard ends the run here.
+                if epoch < epochs or self.guard.stops(record):
+                    state = self._state(record, best, stale_epochs)
+                    if self.distributed.is_main:
+                        atomic_torch_save(state, interrupted)
+                    self.saved_epoch = self.epoch
                 self.guard.stop_if_collapsed(self.epoch, record)
             self._loaders.clear()
             if self.distributed.is_main:

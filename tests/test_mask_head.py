@@ -201,11 +201,18 @@ def test_a_resumed_mask_run_ends_where_the_uninterrupted_one_does(tmp_path: Path
     expected = torch.load(workdir / 'checkpoints' / f'{name}.pt', weights_only=True)
     shutil.rmtree(workdir / 'checkpoints')
     shutil.rmtree(workdir / 'out')
-    run = Trainer.run
-    with monkeypatch.context() as patch:  # stop after epoch 1 as an interrupt would: state kept, no result
-        patch.setattr(Trainer, 'run', lambda self, epochs, *a, **k: run(self, 1, *a, **k))
-        patch.setattr(Trainer, '_finish', lambda self, *args: None)
-        train(tmp_path, '--mask-loss-weight', '1')
+    train_one_epoch = Trainer.train_one_epoch
+
+    def interrupted_in_epoch_2(self: Trainer) -> object:
+        if self.epoch == 2:
+            raise KeyboardInterrupt
+        return train_one_epoch(self)
+
+    with monkeypatch.context() as patch:  # Ctrl-C in epoch 2: the state after epoch 1 kept, no result
+        patch.setattr(Trainer, 'train_one_epoch', interrupted_in_epoch_2)
+        with pytest.raises(SystemExit) as stop:
+            train(tmp_path, '--mask-loss-weight', '1')
+        assert stop.value.code == 130
     assert (workdir / 'checkpoints' / f'{name}.interrupted.pt').is_file()
     resumed = train(tmp_path, '--mask-loss-weight', '1', '--resume')
     assert resumed['train_mask_loss'] == pytest.approx(straight['train_mask_loss'], abs=1e-6)

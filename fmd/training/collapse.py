@@ -92,9 +92,13 @@ class CollapseGuard:
         if self.verdict.collapsed and self.warn:
             print(warning_line(epoch, self.verdict), file=sys.stderr, flush=True)
 
+    def stops(self, record: dict) -> bool:
+        """Whether stop_if_collapsed ends the run now: the last `limit` epochs were all collapsed."""
+        return bool(self.limit) and consecutive_collapsed(record['collapsed']) >= self.limit
+
     def stop_if_collapsed(self, epoch: int, record: dict) -> None:
         """CollapsedRunError once the last `limit` epochs were all collapsed."""
-        if self.limit and consecutive_collapsed(record['collapsed']) >= self.limit:
+        if self.stops(record):
             raise stop_error(epoch, self.limit, self.verdict)
 
 
