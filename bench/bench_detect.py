@@ -1,6 +1,7 @@
 """fmd.detect throughput on real photos: faces/s end to end.
 
-At two image sizes, 1 and 2 workers, with and without --cam: faces/s, peak memory, and where the time goes (decode, face finding, crop, model, picture).
+At two image sizes, 1 and 2 workers, with and without --cam: faces/s, peak memory, and where the
+time goes (decode, face finding, crop, model, picture).
 
 Inputs: the first COUNT/2 real and COUNT/2 fake photos of ciplab_faces_300 (300x300 JPEG) and the same
 photos upscaled (bicubic) to 1280x1280, a phone photo's scale, written as JPEG (quality 95) to a

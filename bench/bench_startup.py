@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> dict:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument('--data-root', type=Path, required=True, help='folder holding fakes_dataset/')
     parser.add_argument('--epochs', type=int, nargs='+', default=[1, 2], help='epoch counts (default: 1 2)')
-    parser.add_argument('--rounds', type=int, default=3, help='(ours, plain) pairs per epoch count (default: 3)')
+    parser.add_argument('--rounds', type=int, default=3,
+                        help='(ours, plain) pairs per epoch count (default: 3)')
     parser.add_argument('--json', type=Path, default=None, help='also write the medians here')
     args = parser.parse_args(argv)
     if not (args.data_root / 'fakes_dataset').is_dir():
@@ -149,11 +150,13 @@ def main(argv: list[str] | None = None) -> dict:
             print(f'\n{epochs} epoch(s): median seconds over {args.rounds} rounds')
             print('| phase | ours | plain |\n|---|---:|---:|')
             for name in phase_order(runs['ours'] + runs['plain']):
-                cells = [statistics.median(run.get(name, 0.0) for run in runs[kind]) for kind in ('ours', 'plain')]
+                cells = [statistics.median(run.get(name, 0.0) for run in runs[kind])
+                         for kind in ('ours', 'plain')]
                 print(f'| {name} | {cells[0]:.2f} | {cells[1]:.2f} |')
-                for kind, value in zip(('ours', 'plain'), cells):
+                for kind, value in zip(('ours', 'plain'), cells, strict=True):
                     results.setdefault(f'{kind} {epochs} epochs', {})[name] = value
-            ratios = [ours['total'] / plain['total'] for ours, plain in zip(runs['ours'], runs['plain'])]
+            ratios = [ours['total'] / plain['total']
+                      for ours, plain in zip(runs['ours'], runs['plain'], strict=True)]
             print(f'ours / plain, whole process: median {statistics.median(ratios):.3f} '
                   f'(range {min(ratios):.3f}-{max(ratios):.3f}) = {1 / statistics.median(ratios):.2f}x\n')
             results[f'ratio {epochs} epochs'] = {'median': statistics.median(ratios), 'min': min(ratios),

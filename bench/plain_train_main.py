@@ -37,8 +37,8 @@ from models import SimpleNet  # noqa: E402  (the assignment's architecture, the 
 phase('imports')
 
 NORMALIZE = transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
-TRANSFORM_TRAIN = transforms.Compose([transforms.RandomCrop(256, padding=4), transforms.RandomHorizontalFlip(),
-                                      transforms.ToTensor(), NORMALIZE])
+TRANSFORM_TRAIN = transforms.Compose([transforms.RandomCrop(256, padding=4),
+                                      transforms.RandomHorizontalFlip(), transforms.ToTensor(), NORMALIZE])
 TRANSFORM_TEST = transforms.Compose([transforms.ToTensor(), NORMALIZE])
 
 
@@ -89,7 +89,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     root = args.data_root / args.dataset
-    loaders = {part: DataLoader(FacesDataset(root / part, TRANSFORM_TRAIN if part == 'train' else TRANSFORM_TEST),
+    loaders = {part: DataLoader(FacesDataset(root / part, TRANSFORM_TRAIN if part == 'train'
+                                             else TRANSFORM_TEST),
                                 batch_size=args.batch_size, shuffle=part == 'train', num_workers=0)
                for part in ('train', 'val', 'test')}
     phase('data')
