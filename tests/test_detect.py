@@ -285,11 +285,15 @@ def test_an_interrupted_run_keeps_its_rows_and_resume_ends_with_the_same_tables(
     while not (summary.is_file() and len(summary.read_text().splitlines()) > RESUME_BATCH):  # header, a batch
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.02)
-    with pytest.raises(SystemExit) as refused:  # one run per folder: a second one stops at once
-        run_cli(detect.main, [*common, '--out', str(out)])
+    process.send_signal(signal.SIGSTOP)  # paused mid-run (holding its lock), however fast this machine is
+    try:
+        with pytest.raises(SystemExit) as refused:  # one run per folder: a second one stops at once
+            run_cli(detect.main, [*common, '--out', str(out)])
+        process.send_signal(signal.SIGINT)  # Ctrl-C, delivered when it continues
+    finally:
+        process.send_signal(signal.SIGCONT)
     assert refused.value.code == (f'error: fmd.detect on {out} is already running in process {process.pid} '
                                   f'(lock {out / ".detect.lock"}); wait for it to finish or stop it first.')
-    process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130 and 'Traceback' not in stderr, stderr
     kept = len(read_csv(summary)[1])
