@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,11 @@ import pytest
 import torch
 
 from helpers import TINY_COUNTS, make_split, run_script, write_image
+
+# pytest-xdist's workers ignore SIGINT, and a child inherits an ignored signal: the scripts these
+# tests start would then never see Ctrl-C. A handler (reset to the default in the child) restores it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Never look for ImageNet weights or touch the network from a test.
 os.environ['XCEPTION_WEIGHTS'] = 'none'
