@@ -31,9 +31,8 @@ import time
 from pathlib import Path
 
 import torch
-from PIL import Image
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -44,24 +43,9 @@ from fmd.data.decode_cache import prepare_datasets
 from fmd.data.presets import TRANSFORM_TEST, TRANSFORM_TRAIN
 from fmd.training.optimizers import build_optimizer
 from fmd.training.performance import describe, prepare_model
+from plain_train_main import FacesDataset as TemplateDataset  # the plain solution's dataset
 from trainer import LoggingParameters, Trainer
 from utils import load_dataset
-
-
-class TemplateDataset(Dataset):
-    """The template's dataset: sorted real/ then fake/ PNGs, PIL decoding, a per-image transform."""
-
-    def __init__(self, root: Path, transform: object):
-        self.transform = transform
-        self.items = [(root / label / name, index) for index, label in enumerate(('real', 'fake'))
-                      for name in sorted(os.listdir(root / label)) if name.endswith('.png')]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        path, label = self.items[index]
-        return self.transform(Image.open(path).convert('RGB')), label
 
 
 class TemplateRun:
