@@ -1,7 +1,6 @@
 """Real/fake face images from `<root>/real` (label 0) and `<root>/fake` (label 1)."""
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,27 +9,19 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from fmd.core.images import ImageReadError, check_pixels, open_image, png_size
+from fmd.core.images import (  # noqa: F401 (IMAGE_EXTENSIONS, HIGH_BIT_MODES: importable here too)
+    HIGH_BIT_MODES,
+    IMAGE_EXTENSIONS,
+    ImageReadError,
+    check_pixels,
+    list_images,
+    open_image,
+    png_size,
+    to_rgb,
+)
 
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp')
 DECODERS = ('pil', 'tensor')
 CLASS_NAMES = ('real', 'fake')  # index = label
-HIGH_BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I')
-
-
-def list_images(folder: Path) -> list[str]:
-    """Sorted image file names in `folder` (stray files such as .DS_Store are ignored)."""
-    return sorted(name for name in os.listdir(folder)
-                  if not name.startswith('.') and name.lower().endswith(IMAGE_EXTENSIONS)
-                  and (folder / name).is_file())
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL mode as 8-bit RGB; 16-bit grey (mode I;16 / I) is scaled to 8 bits, not clipped."""
-    if image.mode in HIGH_BIT_MODES:
-        pixels = np.asarray(image, dtype=np.float64)
-        image = Image.fromarray(np.clip(np.round(pixels / 257.0), 0, 255).astype(np.uint8), 'L')
-    return image.convert('RGB')
 
 
 def read_rgb(path: Path, size: int | None = None) -> Image.Image:

@@ -29,6 +29,7 @@ from fmd.core.options import (
     AUGMENT_PRESETS,
     CLASS_WEIGHTS,
     FAKES_MODES,
+    IMAGE_SIZE,
     LR_FIND_STEPS,
     OPTIMIZERS,
     SCHEDULERS,
@@ -137,8 +138,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def start_prefetch(args: argparse.Namespace) -> None:
+    """Fork the image decoders of fmd.data.prefetch for the dataset's three splits, before torch is
+    imported; a run with self-blended fakes, under torchrun, or without data goes on without them."""
+    if args.fakes != 'dataset' or env_world_size() > 1:
+        return
+    from fmd.data import prefetch
+    from fmd.data.data_root import DATASET_PARTS, resolve_data_root
+
+    try:
+        dataset_dir = resolve_data_root(args.data_root, announce=False) / args.dataset
+    except OSError:  # no data root: the run itself says so, in its own words
+        return
+    prefetch.start([dataset_dir / part for part in DATASET_PARTS], IMAGE_SIZE)
+
+
 if __name__ == '__main__':
-    parse_args(sys.argv[1:])  # --help and usage errors answer here, before the imports below load torch
+    # --help and usage errors answer here, before the imports below load torch; the decoders
+    # start now so that they work while the imports run
+    from fmd.core.interrupts import quiet_start_up
+
+    quiet_start_up()
+    start_prefetch(parse_args(sys.argv[1:]))
 
 
 from dataclasses import dataclass
@@ -152,11 +173,12 @@ from fmd.core.analysis_cli import use_agg_backend
 from fmd.core.atomic_io import RunLockedError
 from fmd.core.cli import error_line, run_cli
 from fmd.core.devices import default_threads, default_workers, pick_device, seed_everything
-from fmd.core.interrupts import exit_code
+from fmd.core.interrupts import end_quiet_start_up, exit_code
 from fmd.core.registry import canonical_model_name
 from fmd.core.runs import RunId
+from fmd.data import prefetch
 from fmd.data.decode_cache import prepare_datasets
-from fmd.data.presets import IMAGE_SIZE, uint8_transform
+from fmd.data.presets import uint8_transform
 from fmd.data.training_fakes import self_blend_splits
 from fmd.training.config import TrainConfig
 from fmd.training.distributed import Distributed, process_group
@@ -219,6 +241,14 @@ def kept_state(trainer: Trainer, run: RunId) -> str:
             'same command plus --resume' if trainer.saved_epoch else 'no epoch had finished')
 
 
+def import_while_decoding() -> None:
+    """Import now, while fmd.data.prefetch's decoders use the other cores, what the run imports
+    later anyway on one core: torch._dynamo (every torch optimizer imports it at its first step,
+    about 1.7 s) and scikit-learn's metrics (the first validation AUC, about 1.2 s)."""
+    import sklearn.metrics  # noqa: F401
+    import torch._dynamo  # noqa: F401
+
+
 @dataclass
 class Splits:
     """What train() trains on: the three splits, the training DataLoader workers, what validates."""
@@ -246,6 +276,8 @@ def load_splits(args: argparse.Namespace, data_root: Path, device: torch.device)
     # a dataset of real faces only (fmd.prepare of real/ alone) has no test fakes to score
     test = load_dataset(args.dataset, 'test', data_root, uint8=True, both_classes=args.fakes == 'dataset')
     validation = 'val reals and their self-blends' if args.fakes == 'self-blend' else 'the val split'
+    if prefetch.current() is not None:
+        import_while_decoding()
     workers, cache_line = prepare_datasets([*cached, test], device, args.workers,
                                            fill_workers=default_workers())
     return Splits(train, val, test, workers, validation, line + cache_line)
@@ -342,5 +374,6 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
 
 
 if __name__ == '__main__':
+    end_quiet_start_up()
     use_agg_backend()
     run_cli(main, sys.argv[1:])

@@ -43,6 +43,9 @@ import json, os, sys, time
 phases = [('start', time.time())]
 sys.path.insert(0, os.environ['PROJECT_ROOT'])
 sys.argv = ['train_main.py', *sys.argv[1:]]
+from pathlib import Path
+from fmd.data import prefetch  # what train_main.py's __main__ block starts (start_prefetch), torch-free
+prefetch.start([Path(os.environ['DATASET_DIR'], part) for part in ('train', 'val', 'test')], 256)
 import train_main
 import trainer
 phases.append(('imports', time.time()))
@@ -84,7 +87,8 @@ def timed_run(kind: str, epochs: int, data_root: Path, scratch: Path) -> dict[st
     """One whole process in a fresh folder: {phase: seconds}, 'exit' and 'total' included."""
     folder = Path(tempfile.mkdtemp(prefix=f'{kind}_', dir=scratch))
     phases_file = folder / 'phases.json'
-    env = {**os.environ, 'PHASES_FILE': str(phases_file), 'PROJECT_ROOT': str(ROOT)}
+    env = {**os.environ, 'PHASES_FILE': str(phases_file), 'PROJECT_ROOT': str(ROOT),
+           'DATASET_DIR': str(data_root / 'fakes_dataset')}
     started = time.time()
     result = subprocess.run(command(kind, epochs, data_root), cwd=folder, env=env,
                             capture_output=True, text=True)

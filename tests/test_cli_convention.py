@@ -299,8 +299,11 @@ def test_unit_interval_names_what_is_wrong(text: str, message: str) -> None:
 
 
 def test_model_help_lists_exactly_the_registered_models_and_aliases() -> None:
-    # MODEL_HELP is written out so that --help need not import the models; it must not drift.
-    from fmd.core.registry import model_names
+    # MODEL_NAMES is written out so that --help and -m need not import the models; it must not drift.
+    from fmd.core.options import MODEL_NAMES
+    from fmd.core.registry import MODEL_ALIASES, model_names, registered_models
 
+    assert sorted(MODEL_NAMES) == registered_models()
+    assert {alias: name for name, aliases in MODEL_NAMES.items() for alias in aliases} == MODEL_ALIASES
     named = set(re.findall(r'[A-Z][A-Za-z0-9]*(?:-[A-Z][A-Za-z0-9]*)?', cli.MODEL_HELP))
     assert named == set(model_names())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from models import SimpleNet
 from utils import get_nof_params
@@ -27,3 +28,27 @@ def test_simplenet_layers_have_the_assignment_names() -> None:
     assert [name for name, _ in model.named_children()][:3] == ['conv1', 'conv2', 'conv3']
     assert model.conv3.out_channels == 24 and model.conv3.kernel_size == (7, 7)
     assert model.fc1.in_features == 24 * 26 * 26 and model.fc3.out_features == 2
+
+
+def conv_relu_pool(model: SimpleNet, image: torch.Tensor) -> torch.Tensor:
+    """SimpleNet written in the assignment's order, conv -> ReLU -> max-pool, as a second method."""
+    features = image
+    for conv in (model.conv1, model.conv2, model.conv3):
+        features = model.pool(F.relu(conv(features)))
+    features = F.relu(model.fc1(torch.flatten(features, 1)))
+    return model.fc3(F.relu(model.fc2(features)))
+
+
+def test_simplenet_pools_before_relu_with_the_same_values_and_gradients() -> None:
+    torch.manual_seed(0)
+    model, image = SimpleNet(), torch.randn(3, 3, 256, 256)
+    image[0, :, :32] = -5.0  # whole pooling windows below zero: ReLU's gradient is 0 in both orders
+    outputs = []
+    for forward in (model, lambda x: conv_relu_pool(model, x)):
+        model.zero_grad()
+        logits = forward(image)
+        logits.square().sum().backward()
+        outputs.append((logits.detach(), [p.grad.clone() for p in model.parameters()]))
+    (ours, our_grads), (reference, reference_grads) = outputs
+    assert torch.equal(ours, reference)
+    assert all(torch.equal(a, b) for a, b in zip(our_grads, reference_grads, strict=True))

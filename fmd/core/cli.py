@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from fmd.core.interrupts import exit_code, sigterm_raises
+from fmd.core.options import MODEL_NAMES
 
 T = TypeVar('T')
 
@@ -133,8 +134,11 @@ def check_out_dir(path: str, names: str = 'fixed file names') -> str:
 
 
 def model_name(text: str) -> str:
-    """argparse type of -m/--model: a registered model name or alias (fmd.core.registry, looked up
-    only when a name is given: it imports the models, and torch, which --help must not wait for)."""
+    """argparse type of -m/--model: a registered model name or alias. The shipped ones are checked
+    against fmd.core.options.MODEL_NAMES (no torch import); any other name asks fmd.core.registry,
+    which imports the models."""
+    if text in MODEL_NAMES or any(text in aliases for aliases in MODEL_NAMES.values()):
+        return text
     from fmd.core.registry import model_names
 
     names = model_names()
@@ -143,8 +147,9 @@ def model_name(text: str) -> str:
     return text
 
 
-MODEL_HELP = ('one of the registered models: SimpleNet, XceptionBased (alias Xception-Based), BonusNet, '
-              'EfficientNetLite0 (alias EfficientNet-Lite0) (fmd.core.registry)')
+MODEL_HELP = 'one of the registered models: ' + ', '.join(
+    name + (f' (alias {", ".join(aliases)})' if aliases else '') for name, aliases in MODEL_NAMES.items()
+) + ' (fmd.core.registry)'
 
 
 def positive_float(text: str) -> float:

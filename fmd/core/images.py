@@ -4,7 +4,9 @@ A missing, empty, truncated or non-image file and a decompression bomb (an image
 pixels, whatever its size on disk) all become one ImageReadError that names the file and says why;
 no PIL exception or DecompressionBombWarning escapes. Every reader of images in the project (the
 datasets, the image checks, fmd.detect, fmd.prepare, fmd.explain, fmd.evaluate, the analysis scripts)
-goes through open_image or check_pixels. Imports only PIL: nothing of the project above fmd.core.
+goes through open_image or check_pixels. Also the one rule for which files of a folder are images
+(list_images) and how any PIL mode becomes 8-bit RGB (to_rgb). Imports PIL and numpy only, no torch:
+fmd.data.prefetch decodes with it before torch is imported.
 """
 from __future__ import annotations
 
@@ -16,7 +18,11 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp')
+HIGH_BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I')
 
 # PIL's own decompression-bomb threshold (Image.MAX_IMAGE_PIXELS: 1024 * 1024 * 1024 // 4 // 3), fixed
 # here so that a library changing PIL's global cannot lift it: about 9459 x 9459, a 89-megapixel photo.
@@ -100,3 +106,18 @@ def open_image(path: str | os.PathLike) -> Iterator[Image.Image]:
         raise
     except (UnidentifiedImageError, *DECODE_ERRORS) as error:
         raise ImageReadError(path, _reason(path, error)) from error
+
+
+def list_images(folder: Path) -> list[str]:
+    """Sorted image file names in `folder` (stray files such as .DS_Store are ignored)."""
+    return sorted(name for name in os.listdir(folder)
+                  if not name.startswith('.') and name.lower().endswith(IMAGE_EXTENSIONS)
+                  and (folder / name).is_file())
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode as 8-bit RGB; 16-bit grey (mode I;16 / I) is scaled to 8 bits, not clipped."""
+    if image.mode in HIGH_BIT_MODES:
+        pixels = np.asarray(image, dtype=np.float64)
+        image = Image.fromarray(np.clip(np.round(pixels / 257.0), 0, 255).astype(np.uint8), 'L')
+    return image.convert('RGB')

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 from collections.abc import Iterator
+
+_before_start_up: dict[int, object] = {}  # the handlers quiet_start_up replaced
 
 
 class Terminated(KeyboardInterrupt):
@@ -17,6 +20,27 @@ def exit_code(interrupt: KeyboardInterrupt) -> int:
 
 def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
+
+
+def _exit_during_start_up(signum: int, frame: object) -> None:
+    print('interrupted while starting; nothing was written', file=sys.stderr)
+    sys.exit(128 + signum)
+
+
+def quiet_start_up() -> None:
+    """A script's __main__ path, before its heavy imports: Ctrl-C or SIGTERM during them exits
+    130 or 143 with one line, not a traceback from inside the import machinery. end_quiet_start_up()
+    puts the previous handlers back before run_cli takes over."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup and the like stay as they are
+            _before_start_up[sig] = signal.signal(sig, _exit_during_start_up)
+
+
+def end_quiet_start_up() -> None:
+    """Undo quiet_start_up()."""
+    while _before_start_up:
+        sig, handler = _before_start_up.popitem()
+        signal.signal(sig, handler)
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+IMAGE_SIZE = 256  # fmd.data.presets: the assignment's image side (256x256 RGB)
 AUGMENT_PRESETS = ('assignment', 'forensic')  # fmd.data.presets: training augmentation presets
 UINT8_PRESETS = ('assignment',)  # the presets with a uint8-tensor twin (presets.uint8_transform)
 FAKES_MODES = ('dataset', 'self-blend', 'dataset+self-blend')  # fmd.data.training_fakes
@@ -15,6 +16,16 @@ OPTIMIZERS = ('SGD', 'Adam', 'AdamW')  # fmd.training.optimizers
 SCHEDULERS = ('none', 'cosine')
 CLASS_WEIGHTS = ('none', 'balanced')
 LR_FIND_STEPS = 100  # fmd.training.lr_finder.DEFAULT_STEPS: steps of the range test
+
+# fmd.core.registry's models and their aliases, written out so that -m is checked without importing
+# the models and torch (a training run forks its image decoders first: fmd.data.prefetch); a test
+# keeps it equal to the registry, and a name registered but not listed here is still accepted.
+MODEL_NAMES = {
+    'SimpleNet': (),
+    'XceptionBased': ('Xception-Based',),
+    'BonusNet': (),
+    'EfficientNetLite0': ('EfficientNet-Lite0',),
+}
 
 # fmd.data.data_root: where the datasets are looked for, in this order.
 DATA_ROOT_ENV = 'FACES_DATA_ROOT'

@@ -13,14 +13,14 @@ than what is left is cached for its first images only.
 """
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-BUDGET_ENV = 'FACES_DECODE_CACHE_MIB'  # total cache size in MiB; 0 turns the cache off
+from fmd.data.cache_budget import BUDGET_ENV, cache_budget_bytes
+
 _reserved_bytes = 0  # what the caches made in this process may fill
 
 
@@ -71,6 +71,30 @@ class _Filler(Dataset):
         return index
 
 
+def take_prefetched(datasets: Sequence[object]) -> tuple[int, float] | None:
+    """Copy into the caches of `datasets` what fmd.data.prefetch's decoders made of the same files,
+    waiting for them first: (images taken, the decoders' seconds), None when no prefetch ran."""
+    from fmd.data import prefetch
+
+    started = prefetch.current()
+    if started is None:
+        return None
+    seconds, taken = started.wait(), 0
+    for dataset in datasets:
+        cache = getattr(dataset, 'decoded_cache', None)
+        split = None if cache is None or dataset.image_size != started.size else started.split_for(
+            dataset.root_path, dataset.real_image_names, dataset.fake_image_names)
+        if split is None:
+            continue
+        count = min(split.count, cache.count)
+        rows = slice(split.first, split.first + count)
+        cache.images[:count].copy_(torch.from_numpy(started.images[rows]))
+        done = torch.from_numpy(started.done[rows]).bool()
+        cache.filled[:count] |= done
+        taken += int(done.sum())
+    return taken, seconds
+
+
 def fill_caches(datasets: Sequence[object], workers: int) -> tuple[int, float]:
     """Decode every cached image of `datasets` now, with `workers` processes (all cores free: no
     training runs yet). Returns (images decoded, seconds). Uses a private generator, so the
@@ -111,28 +135,17 @@ def prepare_datasets(datasets: Sequence[object], device: torch.device, workers: 
     from fmd.core.cli import resolve_workers
 
     line = cache_datasets(datasets)
+    prefetched = take_prefetched(datasets)
+    if prefetched is not None:
+        line += f'; {prefetched[0]} decoded during start-up in {prefetched[1]:.1f} s'
     if any(getattr(d, 'decoded_cache', None) is not None for d in datasets):
         decoded, seconds = fill_caches(datasets, fill_workers)
-        line += f'; {decoded} decoded up front in {seconds:.1f} s with {fill_workers} workers'
+        if decoded or prefetched is None:
+            line += f'; {decoded} decoded up front in {seconds:.1f} s with {fill_workers} workers'
     if workers is None:  # --workers auto: the one rule of fmd.core.cli.resolve_workers
         workers = resolve_workers(None, in_memory=device.type == 'cpu' and fully_cached(datasets))
         line += f'; training DataLoader workers: {workers} (automatic)'
     return workers, line
-
-
-def cache_budget_bytes() -> int:
-    """$FACES_DECODE_CACHE_MIB, else a quarter of the physical memory, and at most half of the
-    free space of /dev/shm (where Linux keeps shared memory; Docker's default is only 64 MiB)."""
-    if os.environ.get(BUDGET_ENV, '').strip():
-        return max(0, int(os.environ[BUDGET_ENV])) * 2 ** 20
-    try:
-        budget = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 4
-    except (AttributeError, ValueError, OSError):
-        budget = 2 ** 30
-    if os.path.isdir('/dev/shm'):
-        shm = os.statvfs('/dev/shm')
-        budget = min(budget, shm.f_bavail * shm.f_frsize // 2)
-    return budget
 
 
 def cache_datasets(datasets: Sequence[object]) -> str:

@@ -17,11 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from fmd.core.images import ImageReadError, open_image
+from fmd.core.images import IMAGE_EXTENSIONS, ImageReadError, open_image
 
-# Equal to faces_dataset.IMAGE_EXTENSIONS (a test checks): importing that module would import torch,
-# ~650 MB and seconds of start-up that preparing data does not need.
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp')
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
 DETECTORS = ('hog', 'cnn', 'none')
 DEFAULT_DETECTOR = 'hog'

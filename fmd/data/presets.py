@@ -11,9 +11,7 @@ import torch
 from torchvision import transforms
 
 from fmd.core.batches import NORMALIZE_MEAN, NORMALIZE_STD
-from fmd.core.options import AUGMENT_PRESETS, UINT8_PRESETS
-
-IMAGE_SIZE = 256
+from fmd.core.options import AUGMENT_PRESETS, IMAGE_SIZE, UINT8_PRESETS
 
 TRANSFORM_TRAIN = transforms.Compose([
     transforms.RandomCrop(IMAGE_SIZE, padding=4),
