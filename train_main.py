@@ -189,7 +189,7 @@ from fmd.training.optimizers import (
     build_scheduler,
     optimizer_hyperparameters,
 )
-from fmd.training.performance import describe, prepare_model
+from fmd.training.performance import describe, keep_freed_memory, prepare_model
 from trainer import LoggingParameters, Trainer
 from utils import get_nof_params, load_dataset, load_model, resolve_data_root
 
@@ -297,6 +297,8 @@ def train(args: argparse.Namespace, distributed: Distributed, device: torch.devi
     config = TrainConfig.from_args(args)
     seed_everything(args.seed)
     torch.set_num_threads(default_threads())
+    if device.type == 'cpu':
+        keep_freed_memory()
     data_root = resolve_data_root(args.data_root)
     print(f'Device: {device} | model {run.model} | dataset {args.dataset} | '
           f'{args.optimizer} lr={args.lr} batch={args.batch_size} epochs={args.epochs} '

@@ -30,7 +30,7 @@ from fmd.data.presets import IMAGE_SIZE, uint8_transform
 from fmd.data.self_blend import self_blend
 from fmd.data.training_fakes import self_blend_splits
 from fmd.training.optimizers import build_optimizer
-from fmd.training.performance import prepare_model
+from fmd.training.performance import keep_freed_memory, prepare_model
 from trainer import Trainer
 from utils import load_dataset, load_model
 
@@ -71,6 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     seed_everything(args.seed)
     torch.set_num_threads(default_threads())
+    keep_freed_memory()  # as train_main.py does on CPU
     device = pick_device()
     folder = Path(args.data_root) / args.dataset
     if not (folder / LANDMARKS_FILE).is_file():

@@ -33,7 +33,7 @@ from fmd.core.devices import default_threads
 from fmd.data.decode_cache import prepare_datasets
 from fmd.data.presets import IMAGE_SIZE, uint8_transform
 from fmd.training.optimizers import build_optimizer
-from fmd.training.performance import prepare_model
+from fmd.training.performance import keep_freed_memory, prepare_model
 from trainer import Trainer
 from utils import (
     TRANSFORM_TEST,
@@ -256,6 +256,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as train_main.py does on CPU
     seed_everything(args.seed)
     model_name = canonical_model_name(args.model)
     model = load_model(model_name, pretrained=False)

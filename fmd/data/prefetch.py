@@ -5,10 +5,11 @@ every torch optimizer imports at its first use; scikit-learn's metrics) and abou
 to decode its PNGs (1,500 images on the demo data). `start` lists the splits and forks decoder
 processes before torch is imported (no threads yet, so fork is safe); they decode with PIL into an
 anonymous shared mapping (freed with the last process that holds it: nothing to clean up, even after
-a kill) while the parent imports. decode_cache.cache_datasets then copies what they decoded into the
-run's cache (`fill_cache`). An image they cannot decode to size x size RGB is skipped: the cache's
-own fill decodes it and reports a bad file in its usual words. A decoder exits when its parent is
-gone and on Ctrl-C/SIGTERM, without a traceback.
+a kill) while the parent imports; a parent done with its imports decodes from the other end
+(`Prefetch.wait`). decode_cache.take_prefetched then copies the images into the run's cache. An
+image they cannot decode to size x size RGB is skipped: the cache's own fill decodes it and reports
+a bad file in its usual words. A decoder exits when its parent is gone and on Ctrl-C/SIGTERM,
+without a traceback.
 
 Started once per process by train_main.py's script entry (`start`); everything else asks `current()`.
 Imports no torch.
@@ -57,15 +58,16 @@ class Prefetch:
             self.splits.append(PrefetchedSplit(root, real, fake, len(paths), count))
             names = [root / 'real' / n for n in real] + [root / 'fake' / n for n in fake]
             paths += names[:count]
-        self.total = len(paths)
-        self.mapping = mmap.mmap(-1, max(1, self.total * (size * size * 3 + 1)))  # MAP_SHARED
-        self.done = np.frombuffer(self.mapping, np.uint8, self.total, 0)
+        self.paths, self.total = paths, len(paths)
+        self.mapping = mmap.mmap(-1, max(1, self.total * (size * size * 3 + 2)))  # MAP_SHARED
+        self.claimed = np.frombuffer(self.mapping, np.uint8, self.total, 0)  # someone decodes it
+        self.done = np.frombuffer(self.mapping, np.uint8, self.total, self.total)  # it is decoded
         self.images = np.frombuffer(self.mapping, np.uint8, self.total * size * size * 3,
-                                    self.total).reshape(self.total, size, size, 3)
-        self.children = [self._fork(paths, k, processes) for k in range(processes) if k < self.total]
+                                    2 * self.total).reshape(self.total, size, size, 3)
+        self.children = [self._fork(k, processes) for k in range(processes) if k < self.total]
         self.seconds: float | None = None
 
-    def _fork(self, paths: list[Path], k: int, processes: int) -> int:
+    def _fork(self, k: int, processes: int) -> int:
         parent = os.getpid()
         pid = os.fork()
         if pid:
@@ -74,18 +76,23 @@ class Prefetch:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         code = 0
         try:
-            for index in range(k, len(paths), processes):
+            for index in range(k, self.total, processes):
                 if os.getppid() != parent:
                     break
-                self._decode(index, paths[index])
+                self._decode(index)
         except BaseException:  # a child never reports: the parent's fill decodes the rest
             code = 1
         finally:
             os._exit(code)
 
-    def _decode(self, index: int, path: Path) -> None:
+    def _decode(self, index: int) -> None:
+        """Decode image `index` unless another process has claimed it (two that claim it at once
+        write the same pixels)."""
+        if self.claimed[index]:
+            return
+        self.claimed[index] = 1
         try:
-            with open_image(path) as image:
+            with open_image(self.paths[index]) as image:
                 rgb = to_rgb(image)
         except OSError:  # ImageReadError included: the cache fill reports it
             return
@@ -94,7 +101,11 @@ class Prefetch:
             self.done[index] = 1
 
     def wait(self) -> float:
-        """Wait for the decoders; returns the seconds from start to the last one's exit."""
+        """Decode from the last image down while the decoders work up from the first, then wait for
+        them; returns the seconds from start to the last one's exit."""
+        if self.children:
+            for index in range(self.total - 1, -1, -1):
+                self._decode(index)
         for pid in self.children:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
