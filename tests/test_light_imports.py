@@ -18,3 +18,19 @@ def test_importing_the_tool_scripts_loads_neither_torch_nor_sklearn() -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == '[]'
+
+
+def test_training_parses_its_command_line_without_torch_and_draws_off_screen() -> None:
+    # train_main.py's __main__ block parses (every model name included) and forks its image decoders
+    # before torch is imported; use_agg_backend() leaves matplotlib unimported but drawing off-screen
+    code = ('import sys; from fmd.core.cli import use_agg_backend; use_agg_backend(); '
+            "head = open('train_main.py').read().split(\"if __name__ == '__main__':\")[0]; "
+            "exec(compile(head, 'train_main.py', 'exec')); "
+            "[parse_args(['-m', name]) for name in ('SimpleNet', 'Xception-Based', 'EfficientNetLite0')]; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib'})); "
+            'import matplotlib.pyplot; print(matplotlib.pyplot.get_backend())')
+    result = subprocess.run([sys.executable, '-c', code], cwd=PROJECT_ROOT,
+                            env={**script_env(), 'MPLBACKEND': 'TkAgg'}, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split('\n')[:2] == ['[]', 'Agg']
