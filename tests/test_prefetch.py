@@ -33,6 +33,7 @@ workers, line = prepare_datasets([dataset], torch.device('cpu'), 0, fill_workers
 np.savez(out, hostile_done=hostile_done, cached=dataset.decoded_cache.images.numpy(),
          filled=dataset.decoded_cache.filled.numpy())
 print(line)
+print('mapping closed:', started.mapping.closed)
 '''
 
 
@@ -55,6 +56,7 @@ def test_forked_decoders_fill_the_cache_with_the_runs_own_pixels(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     assert '4 decoded during start-up' in result.stdout  # e.png is another size
     assert '1 decoded up front' in result.stdout
+    assert 'mapping closed: True' in result.stdout  # the images are not held twice
     saved = np.load(tmp_path / 'o.npz')
     assert saved['hostile_done'].tolist() == [1, 0, 0]
     assert saved['filled'].tolist() == [True] * 5

@@ -73,7 +73,8 @@ class _Filler(Dataset):
 
 def take_prefetched(datasets: Sequence[object]) -> tuple[int, float] | None:
     """Copy into the caches of `datasets` what fmd.data.prefetch's decoders made of the same files,
-    waiting for them first: (images taken, the decoders' seconds), None when no prefetch ran."""
+    waiting for them first, then close the prefetch: (images taken, the decoders' seconds), None
+    when no prefetch ran."""
     from fmd.data import prefetch
 
     started = prefetch.current()
@@ -92,6 +93,7 @@ def take_prefetched(datasets: Sequence[object]) -> tuple[int, float] | None:
         done = torch.from_numpy(started.done[rows]).bool()
         cache.filled[:count] |= done
         taken += int(done.sum())
+    started.close()
     return taken, seconds
 
 

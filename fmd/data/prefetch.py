@@ -114,9 +114,17 @@ class Prefetch:
         self.children = []
         return self.seconds
 
+    def close(self) -> None:
+        """Give the mapping back (the images were copied into the run's cache: not held twice)."""
+        self.wait()
+        self.claimed = self.done = self.images = None  # views of the mapping: dropped before closing
+        self.splits = []
+        self.mapping.close()
+
     def split_for(self, root: str | Path, real_names: list[str],
                   fake_names: list[str]) -> PrefetchedSplit | None:
-        """The prefetched split of folder `root` when it lists exactly these files, else None."""
+        """The prefetched split of folder `root` when it lists exactly these files, else None (also
+        once closed)."""
         for split in self.splits:
             if (Path(root) == split.root and split.real_names == real_names
                     and split.fake_names == fake_names):
