@@ -44,8 +44,10 @@ phases = [('start', time.time())]
 sys.path.insert(0, os.environ['PROJECT_ROOT'])
 sys.argv = ['train_main.py', *sys.argv[1:]]
 from pathlib import Path
-from fmd.data import prefetch  # what train_main.py's __main__ block starts (start_prefetch), torch-free
-prefetch.start([Path(os.environ['DATASET_DIR'], part) for part in ('train', 'val', 'test')], 256)
+from fmd.core.options import IMAGE_SIZE  # what train_main.py's __main__ block starts (start_prefetch),
+from fmd.data import prefetch  # torch-free
+from fmd.data.data_root import DATASET_PARTS
+prefetch.start([Path(os.environ['DATASET_DIR'], part) for part in DATASET_PARTS], IMAGE_SIZE)
 import train_main
 import trainer
 phases.append(('imports', time.time()))

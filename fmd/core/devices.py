@@ -5,11 +5,10 @@ default_workers) does not wait for torch.
 """
 from __future__ import annotations
 
-import os
 import random
 from typing import TYPE_CHECKING
 
-from fmd.core.cli import default_workers  # noqa: F401 (its owner is fmd.core.cli; kept importable here)
+from fmd.core.cli import default_workers, usable_cores  # noqa: F401 (default_workers: owned by fmd.core.cli, kept importable here)
 
 if TYPE_CHECKING:
     import torch
@@ -41,8 +40,7 @@ def default_threads() -> int:
     $OMP_NUM_THREADS), but no more than the cores this process may run on (taskset, cpusets)."""
     import torch
 
-    available = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
-    return max(1, min(torch.get_num_threads(), available or 1))
+    return max(1, min(torch.get_num_threads(), usable_cores()))
 
 
 def seed_everything(seed: int) -> None:

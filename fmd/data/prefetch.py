@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fmd.core.cli import usable_cores
 from fmd.core.images import list_images, open_image, to_rgb
 from fmd.data.cache_budget import cache_budget_bytes
 
@@ -144,8 +145,7 @@ def start(roots: list[Path], size: int, processes: int | None = None) -> Prefetc
     if _current is not None or not roots or not hasattr(os, 'fork') or 'torch' in sys.modules:
         return None
     if processes is None:  # the parent imports on one core, the decoders take the others
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
-        processes = max(1, cores - 1)
+        processes = usable_cores() - 1
     budget = cache_budget_bytes()
     if budget < size * size * 3:
         return None
