@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -202,6 +203,33 @@ def test_huge_learning_rate_is_a_one_line_error(data_root: Path, tmp_path: Path,
     assert code == 1 and line.startswith('error: '), line
     assert 'training loss became' in line and 'Lower --lr' in line, line
     assert not (tmp_path / 'checkpoints' / 'fakes_dataset_SimpleNet_SGD.pt').exists()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB file system (tmpfs), for writes the disk refuses; needs the right to mount."""
+    disk = tmp_path / 'disk'
+    disk.mkdir()
+    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f'cannot mount a small tmpfs here ({mounted.stderr.strip()}): needs root')
+    try:
+        yield disk
+    finally:
+        subprocess.run(['umount', str(disk)], check=True)
+
+
+def test_a_full_disk_is_one_line_naming_the_file(data_root: Path, tiny_disk: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tiny_disk)
+    code, line = one_line_exit(capsys, train_main.main, [*TRAIN[1:], '-e', '1', '--workers', '0',
+                                                         '--data-root', str(data_root)])
+    assert code == 1, line
+    assert line.startswith(f'error: could not write checkpoints/{RUN}.pt: no space left on its disk ('), line
+    assert line.endswith('free some space and run again (nothing earlier was changed)'), line
+    assert not [p for p in tiny_disk.rglob('*') if p.name.endswith('.tmp')]
 
 
 def copy_tiny(data_root: Path, target: Path) -> Path:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import utils
+from fmd.core.atomic_io import DiskWriteError
 from models import SimpleNet
 
 
@@ -104,6 +105,21 @@ class TestCheckpoints:
         checkpoint = utils.load_checkpoint(fresh, path, 'Linear')
         assert checkpoint['epoch'] == 3
         assert torch.equal(fresh.weight, model.weight) and torch.equal(fresh.bias, model.bias)
+
+    def test_a_refused_write_is_one_clear_error_and_keeps_the_old_file(self, tmp_path: Path) -> None:
+        import resource
+
+        path = tmp_path / 'm.pt'
+        path.write_bytes(b'the previous checkpoint')
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2**16, hard))  # the kernel refuses writes past 64 KiB
+        try:
+            with pytest.raises(DiskWriteError, match=rf'could not write {path}: .*ulimit -f'):
+                utils.atomic_torch_save({'w': torch.zeros(2**16)}, path)  # 256 KiB of weights
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        assert path.read_bytes() == b'the previous checkpoint'
+        assert [p.name for p in tmp_path.iterdir()] == ['m.pt']  # no temp file left
 
     def test_wrong_architecture_names_model_and_file(self, tmp_path: Path) -> None:
         path = tmp_path / 'other.pt'

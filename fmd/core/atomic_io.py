@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -43,10 +45,43 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
             if fsync:
                 os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp_name).unlink(missing_ok=True)
+        refused = _refused_write(error)
+        if refused is not None:
+            raise DiskWriteError(_refusal_message(path, refused)) from error
         raise
     return path
+
+
+class DiskWriteError(OSError):
+    """The disk refused a write (full, over quota, over the file-size limit); the message says
+    which file and what to do."""
+
+
+_REFUSALS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _refused_write(error: BaseException) -> OSError | None:
+    """The OSError of a refused write behind `error`, if any: torch.save reports a full disk as
+    "unexpected pos ..." and keeps the OSError only as the exception's context."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError) and error.errno in _REFUSALS:
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _refusal_message(path: Path, refused: OSError) -> str:
+    """One line: which file could not be written, why, and what to do."""
+    if refused.errno == errno.EFBIG:
+        return (f'could not write {path}: it is larger than this process may write (ulimit -f); '
+                'raise that limit and run again')
+    free_mib = shutil.disk_usage(path.parent).free / 2**20
+    return (f'could not write {path}: no space left on its disk ({free_mib:.0f} MiB free in '
+            f'{path.parent}); free some space and run again (nothing earlier was changed)')
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
