@@ -228,8 +228,20 @@ def test_a_full_disk_is_one_line_naming_the_file(data_root: Path, tiny_disk: Pat
                                                          '--data-root', str(data_root)])
     assert code == 1, line
     assert line.startswith(f'error: could not write checkpoints/{RUN}.pt: no space left on its disk ('), line
-    assert line.endswith('free some space and run again (nothing earlier was changed)'), line
+    assert line.endswith(f'free some space and run again (an earlier {RUN}.pt is kept as it was)'), line
     assert not [p for p in tiny_disk.rglob('*') if p.name.endswith('.tmp')]
+
+
+def test_a_full_disk_stops_the_demo_generator_in_one_line_and_leaves_nothing(
+        tiny_disk: Path, capsys: pytest.CaptureFixture) -> None:
+    from fmd.demo_data.cli import main as demo_main
+
+    out = tiny_disk / 'demo'
+    code = demo_main(['--out', str(out), '--scale', 'starter', '--workers', '1', '--no-progress'])
+    assert code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f'error: no space left on the disk while writing {out}; free some space and run again']
+    assert list(tiny_disk.iterdir()) == []  # the build folder went with the failure
 
 
 def copy_tiny(data_root: Path, target: Path) -> Path:

@@ -62,6 +62,22 @@ class DiskWriteError(OSError):
 _REFUSALS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+def refused_write_line(error: BaseException, writing: str | os.PathLike | None = None) -> str | None:
+    """One line for an error behind which the disk refused a write (None for any other error);
+    `writing` names what was being written where the error itself does not say."""
+    if isinstance(error, DiskWriteError):
+        return str(error)
+    refused = _refused_write(error)
+    if refused is None:
+        return None
+    target = refused.filename or writing
+    where = f' while writing {target}' if target else ''
+    if refused.errno == errno.EFBIG:
+        return (f'a file grew larger than this process may write{where} (ulimit -f); raise that limit '
+                'and run again')
+    return f'no space left on the disk{where}; free some space and run again'
+
+
 def _refused_write(error: BaseException) -> OSError | None:
     """The OSError of a refused write behind `error`, if any: torch.save reports a full disk as
     "unexpected pos ..." and keeps the OSError only as the exception's context."""
@@ -81,7 +97,7 @@ def _refusal_message(path: Path, refused: OSError) -> str:
                 'raise that limit and run again')
     free_mib = shutil.disk_usage(path.parent).free / 2**20
     return (f'could not write {path}: no space left on its disk ({free_mib:.0f} MiB free in '
-            f'{path.parent}); free some space and run again (nothing earlier was changed)')
+            f'{path.parent}); free some space and run again (an earlier {path.name} is kept as it was)')
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:

@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from fmd.core.atomic_io import refused_write_line
 from fmd.core.interrupts import exit_code, sigterm_raises
 from fmd.core.options import MODEL_NAMES
 
@@ -267,9 +268,13 @@ def add_compile_arg(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def error_line(error: BaseException) -> str:
+def error_line(error: BaseException, writing: str | os.PathLike | None = None) -> str:
     """The last non-empty line of an error's message: DataLoader workers wrap the original error
-    (the one that names the file) in a traceback dump, and its last line is what the user needs."""
+    (the one that names the file) in a traceback dump, and its last line is what the user needs.
+    A full disk (which torch.save reports as "unexpected pos") says so, naming `writing` if given."""
+    refused = refused_write_line(error, writing)
+    if refused is not None:
+        return refused
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     if not lines:
         return type(error).__name__

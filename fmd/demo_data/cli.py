@@ -18,12 +18,14 @@ from pathlib import Path
 from PIL import Image
 
 from fmd.core.cli import (
+    EXIT_ERROR,
     EXIT_OK,
     EXIT_USAGE,
     add_out_dir_arg,
     add_progress_arg,
     add_seed_arg,
     add_workers_arg,
+    error_line,
     resolve_workers,
 )
 from fmd.demo_data.build import generate_demo_datasets
@@ -80,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:  # a --scale or --out that cannot be used
         print(f'error: {err}', file=sys.stderr)
         return EXIT_USAGE
+    except OSError as err:  # a full disk, a folder it may not write: the build folder is gone
+        print(f'error: {error_line(err, writing=args.out)}', file=sys.stderr)
+        return EXIT_ERROR
     print(root)
     return EXIT_OK
 

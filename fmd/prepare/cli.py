@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f'error: {error}', file=sys.stderr)
         return EXIT_USAGE
     except (RuntimeError, ImportError, OSError) as error:
-        print(f'error: {error_line(error)}', file=sys.stderr)
+        print(f'error: {error_line(error, writing=out_root / args.name)}', file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print('prepare_faces: interrupted; nothing was written', file=sys.stderr)

@@ -28,8 +28,10 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 def entry() -> None:
-    """The console script and `python -m fmd.reporting`."""
-    main()
+    """The console script and `python -m fmd.reporting`: errors are one line (run_cli)."""
+    from fmd.core.cli import run_cli
+
+    run_cli(main)
 
 
 if __name__ == '__main__':
