@@ -19,9 +19,9 @@ from fmd.core.images import (  # noqa: F401 (IMAGE_EXTENSIONS, HIGH_BIT_MODES: i
     png_size,
     to_rgb,
 )
+from fmd.core.options import CLASS_NAMES  # index = label
 
 DECODERS = ('pil', 'tensor')
-CLASS_NAMES = ('real', 'fake')  # index = label
 
 
 def read_rgb(path: Path, size: int | None = None) -> Image.Image:
@@ -86,7 +86,7 @@ class FacesDataset(Dataset):
         self.decoder = decoder
         self.decoded_cache = None  # a decode_cache.DecodedImageCache (tensor decoder only)
         root = Path(root_path)
-        for sub in ('real', 'fake'):
+        for sub in CLASS_NAMES:
             if not (root / sub).is_dir():
                 raise FileNotFoundError(
                     f'Dataset folder {root / sub} is missing: {root_path} must hold real/ and '

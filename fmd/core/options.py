@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 
 IMAGE_SIZE = 256  # fmd.data.presets: the assignment's image side (256x256 RGB)
+SPLIT_NAMES = ('train', 'val', 'test')  # the split folders of every dataset
+CLASS_NAMES = ('real', 'fake')  # the class folders of every split; index = label (0 real, 1 fake)
 AUGMENT_PRESETS = ('assignment', 'forensic')  # fmd.data.presets: training augmentation presets
 UINT8_PRESETS = ('assignment',)  # the presets with a uint8-tensor twin (presets.uint8_transform)
 FAKES_MODES = ('dataset', 'self-blend', 'dataset+self-blend')  # fmd.data.training_fakes

@@ -14,9 +14,10 @@ from fmd.core.options import (  # the search order, light for --help
     DATA_SEARCH_ORDER,
     DATASET_NAMES,
     DEMO_DATA_DIR,
+    SPLIT_NAMES,
 )
 
-DATASET_PARTS = ('train', 'val', 'test')
+DATASET_PARTS = SPLIT_NAMES
 README_DATA_SECTION = 'docs/data.md'
 
 

@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from fmd.core.cli import EXIT_OK, EXIT_PARTIAL
+from fmd.core.options import CLASS_NAMES, SPLIT_NAMES
 
 LANDMARKS_FILE = 'landmarks.npz'
 PREDICTOR_FILE = 'shape_predictor_68_face_landmarks.dat'
-SPLITS = ('train', 'val', 'test')
-CLASSES = ('real', 'fake')
+SPLITS = SPLIT_NAMES
+CLASSES = CLASS_NAMES
 SAVE_EVERY_SECONDS = 30.0  # how much finished work an interrupted run can lose at most
 
 

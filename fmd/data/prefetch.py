@@ -29,9 +29,8 @@ import numpy as np
 
 from fmd.core.cli import usable_cores
 from fmd.core.images import list_images, open_image, to_rgb
+from fmd.core.options import CLASS_NAMES
 from fmd.data.cache_budget import cache_budget_bytes
-
-CLASS_FOLDERS = ('real', 'fake')  # FacesDataset's order: index = label
 
 
 @dataclass
@@ -54,10 +53,10 @@ class Prefetch:
         paths: list[Path] = []
         capacity = budget_bytes // (size * size * 3)
         for root in roots:
-            real, fake = (list_images(root / folder) for folder in CLASS_FOLDERS)
+            real, fake = (list_images(root / folder) for folder in CLASS_NAMES)
             count = max(0, min(len(real) + len(fake), capacity - len(paths)))
             self.splits.append(PrefetchedSplit(root, real, fake, len(paths), count))
-            names = [root / 'real' / n for n in real] + [root / 'fake' / n for n in fake]
+            names = [root / CLASS_NAMES[0] / n for n in real] + [root / CLASS_NAMES[1] / n for n in fake]
             paths += names[:count]
         self.paths, self.total = paths, len(paths)
         self.mapping = mmap.mmap(-1, max(1, self.total * (size * size * 3 + 2)))  # MAP_SHARED
@@ -141,7 +140,7 @@ def start(roots: list[Path], size: int, processes: int | None = None) -> Prefetc
     cache's budget; None where fork is unavailable, torch is already imported (the fork would copy
     its threads), nothing is to be decoded, or a prefetch runs already."""
     global _current
-    roots = [Path(root) for root in roots if all((Path(root) / f).is_dir() for f in CLASS_FOLDERS)]
+    roots = [Path(root) for root in roots if all((Path(root) / f).is_dir() for f in CLASS_NAMES)]
     if _current is not None or not roots or not hasattr(os, 'fork') or 'torch' in sys.modules:
         return None
     if processes is None:  # the parent imports on one core, the decoders take the others

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-IMAGE_SIZE = 256
-DATASETS = ('fakes_dataset', 'synthetic_dataset')
-SPLITS = ('train', 'val', 'test')
-CLASSES = ('real', 'fake')
+from fmd.core.options import CLASS_NAMES, DATASET_NAMES, IMAGE_SIZE, SPLIT_NAMES  # noqa: F401 (IMAGE_SIZE: read from here by the demo modules)
+
+DATASETS, SPLITS, CLASSES = DATASET_NAMES, SPLIT_NAMES, CLASS_NAMES  # the course data's layout
 
 Counts = dict[str, dict[str, dict[str, int]]]  # dataset -> split -> class -> number of images
 ImageKey = tuple[str, str, str, int]  # (dataset, split, class, index): names one image

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 
+from fmd.core.options import CLASS_NAMES, SPLIT_NAMES
 from fmd.data.landmarks import LANDMARKS_FILE
 
 VERSION = '1.0.0'
-SPLITS = ('train', 'val', 'test')
-CLASSES = ('real', 'fake')  # label 0, label 1
+SPLITS = SPLIT_NAMES
+CLASSES = CLASS_NAMES  # label 0, label 1
 MANIFEST_NAME = 'MANIFEST.csv'
 SKIPPED_NAME = 'skipped.csv'
 SETTINGS_NAME = 'PREPARE.json'  # written last: its presence means the dataset is complete

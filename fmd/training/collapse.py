@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fmd.core.options import CLASS_NAMES
+
 MAJORITY_SHARE = 0.98  # collapsed when one class gets at least this share of the validation images
 LOSS_MARGIN = 0.005  # collapsed when |train loss - epoch 1's| < this fraction of epoch 1's
-CLASS_NAMES = ('real', 'fake')
 
 
 @dataclass(frozen=True)
